@@ -1,0 +1,51 @@
+"""Block-CSR packing of a 2-D weight matrix (docs/format.md, "Block-CSR sparse weights")."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class BlockCSR:
+    values: np.ndarray  # [nnzb, R, C]
+    row_ptr: np.ndarray  # uint32 [rows/R + 1]
+    col_idx: np.ndarray  # uint32 [nnzb]
+    block: tuple[int, int]
+    shape: tuple[int, int]
+
+    @property
+    def nnz_blocks(self) -> int:
+        return int(self.col_idx.size)
+
+    def to_dense(self) -> np.ndarray:
+        r, c = self.block
+        rows, cols = self.shape
+        out = np.zeros((rows // r, cols // c, r, c), dtype=self.values.dtype)
+        for br in range(rows // r):
+            for j in range(int(self.row_ptr[br]), int(self.row_ptr[br + 1])):
+                out[br, int(self.col_idx[j])] = self.values[j]
+        return out.transpose(0, 2, 1, 3).reshape(rows, cols)
+
+
+def pack(w: np.ndarray, block: tuple[int, int]) -> BlockCSR:
+    r, c = block
+    rows, cols = w.shape
+    if rows % r or cols % c:
+        raise ValueError(f"{rows}x{cols} weight does not tile into {r}x{c} blocks")
+    blocks = w.reshape(rows // r, r, cols // c, c).transpose(0, 2, 1, 3)  # [BR, BC, r, c]
+    keep = np.any(blocks != 0, axis=(2, 3))
+    row_ptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.uint32)
+    br, bc = np.nonzero(keep)  # row-major order: sorted by row, then column
+    values = np.ascontiguousarray(blocks[br, bc])
+    if values.size == 0:  # an all-zero matrix still needs a well-formed (empty) values tensor
+        values = np.zeros((0, r, c), dtype=w.dtype)
+    return BlockCSR(values, row_ptr, bc.astype(np.uint32), (r, c), (rows, cols))
+
+
+def choose_block(w: np.ndarray, hint: tuple[int, int] | None) -> tuple[int, int]:
+    """The pruning pattern's block if it tiles the matrix, else 1x1 (always exact)."""
+    rows, cols = w.shape
+    if hint and rows % hint[0] == 0 and cols % hint[1] == 0:
+        return (int(hint[0]), int(hint[1]))
+    return (1, 1)

@@ -1,0 +1,72 @@
+"""The runtimes we compare against and validate with: onnxruntime and LiteRT."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from .errors import EdgeSdkError
+
+
+def model_kind(path: str | Path) -> str:
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(8)
+    if head[4:8] == b"TFL3" or p.suffix == ".tflite":
+        return "tflite"
+    return "onnx"
+
+
+class OrtRunner:
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int = 1, input_shapes: Mapping[str, tuple] | None = None):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.log_severity_level = 3
+        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.output_names = [o.name for o in self.sess.get_outputs()]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self.output_names, self.sess.run(self.output_names, dict(feeds))))
+
+
+class LiteRTRunner:
+    name = "litert"
+
+    def __init__(self, path: str | Path, threads: int = 1, input_shapes: Mapping[str, tuple] | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=str(path), num_threads=threads)
+        inputs = self.interp.get_input_details()
+        for d in inputs:
+            if input_shapes and d["name"] in input_shapes and tuple(d["shape"]) != tuple(input_shapes[d["name"]]):
+                self.interp.resize_tensor_input(d["index"], list(input_shapes[d["name"]]))
+        self.interp.allocate_tensors()
+        self.inputs = {d["name"]: d for d in self.interp.get_input_details()}
+        self.outputs = self.interp.get_output_details()
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, arr in feeds.items():
+            d = self.inputs[name]
+            self.interp.set_tensor(d["index"], np.asarray(arr, dtype=d["dtype"]))
+        self.interp.invoke()
+        return {d["name"]: self.interp.get_tensor(d["index"]).copy() for d in self.outputs}
+
+
+def source_runner(path: str | Path, threads: int = 1, input_shapes=None):
+    kind = model_kind(path)
+    try:
+        return (LiteRTRunner if kind == "tflite" else OrtRunner)(path, threads, input_shapes)
+    except Exception as e:  # the peer refusing a model is information, not a crash
+        raise EdgeSdkError(f"{kind} reference runtime cannot load {path}: {str(e).splitlines()[0][:200]}") from None
+
+
+def peer_runners(path: str | Path, threads: int = 1, input_shapes=None) -> list:
+    """Every peer that can run this model. ONNX: onnxruntime. TFLite: LiteRT."""
+    return [source_runner(path, threads, input_shapes)]
