@@ -1,1 +1,7 @@
 """edge-sdk: sparse, quantized, flash-ready models and a native runtime to run them."""
+from .errors import ArtifactError, EdgeSdkError, ModelError, UnsupportedOpError
+from .export import Artifact, export
+from .runtime.session import Session
+
+__all__ = ["export", "Artifact", "Session", "EdgeSdkError", "ModelError", "UnsupportedOpError", "ArtifactError"]
+__version__ = "0.1.0"

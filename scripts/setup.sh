@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything edge-sdk needs on a fresh Debian 12 machine (run as root or with sudo),
+# into a virtual environment at .venv. Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+if [ -z "${EDGE_SDK_SKIP_APT:-}" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # gcc builds the runtime; clang brings libFuzzer for the artifact-loader fuzz target.
+  $SUDO apt-get install -y -qq --no-install-recommends \
+    gcc libc6-dev python3-dev python3-venv clang >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+. .venv/bin/activate
+python -m pip install -q --upgrade pip setuptools wheel cffi
+# torch is pinned to the CPU build (a bare "torch" would pull several GB of CUDA packages);
+# it only builds the model zoo and never runs inside edge-sdk.
+python -m pip install -q "torch==2.13.0"
+# The native runtime is compiled here, by the package's own build (cffi).
+python -m pip install -q -e ".[dev]"
+echo "edge-sdk installed in $(pwd)/.venv"
