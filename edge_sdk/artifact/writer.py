@@ -122,10 +122,11 @@ class ArtifactBuilder:
         pos = L.align(table_off + L.SECTION.size * len(sections))
         table, body = [], []
         for kind, data in sections:
+            pos = L.align(pos)
             table.append(L.SECTION.pack(kind, 0, pos, len(data), L.crc32(data), 0))
             body.append((pos, data))
-            pos = L.align(pos + len(data))
-        file_size = pos
+            pos += len(data)
+        file_size = pos  # ends with the last section: no trailing bytes outside a checksum
         out = bytearray(file_size)
         out[table_off:table_off + L.SECTION.size * len(sections)] = b"".join(table)
         for off, data in body:

@@ -1,0 +1,38 @@
+"""Shared fixtures: zoo models built once per test session."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SMALL_ZOO = ["ds_cnn", "resnet8", "autoencoder"]
+BIG_ZOO = ["mobilenet_v1", "mobilenet_v2"]
+
+
+@pytest.fixture(scope="session")
+def zoo_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("zoo")
+
+
+@pytest.fixture(scope="session")
+def zoo_model(zoo_dir):
+    """zoo_model(name, "onnx" | "tflite") -> path, built on first use."""
+    from models import zoo
+
+    def get(name: str, fmt: str = "onnx") -> Path:
+        path = zoo_dir / f"{name}.{fmt}"
+        if not path.exists():
+            (zoo.build_onnx if fmt == "onnx" else zoo.build_tflite)(name, path)
+        return path
+
+    return get
+
+
+def rel_err(ref: np.ndarray, got: np.ndarray) -> float:
+    ref = np.asarray(ref, np.float64)
+    return float(np.max(np.abs(ref - np.asarray(got, np.float64))) / max(np.max(np.abs(ref)), 1e-30))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = np.asarray(a, np.float64).ravel()
+    b = np.asarray(b, np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
