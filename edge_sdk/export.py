@@ -98,6 +98,13 @@ def export(model: str | Path | Graph, sparsity: float = 0.0, pattern: str = "uns
         raise EdgeSdkError(f"--quantize must be none or int8, not '{quantize}'")
     if not 0.0 <= sparsity < 1.0:
         raise EdgeSdkError(f"sparsity must be in [0, 1), got {sparsity}")
+    from .sparsity.patterns import parse_pattern
+
+    parse_pattern(pattern)  # a typo fails now, not after minutes of calibration
+    if allocation not in ("uniform", "global"):
+        raise EdgeSdkError(f"allocation must be uniform or global, not '{allocation}'")
+    if method not in ("magnitude", "wanda"):
+        raise EdgeSdkError(f"method must be magnitude or wanda, not '{method}'")
     shapes = {k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()}
     if isinstance(model, Graph):
         graph, source = model, None

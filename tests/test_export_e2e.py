@@ -89,12 +89,14 @@ def test_scalar_and_simd_kernels_agree(zoo_model):
 
 
 def test_export_report_and_validation(zoo_model, tmp_path):
+    dense = edge_sdk.export(zoo_model("ds_cnn"))
+    against = {f.against.split()[0]: f for f in dense.report.fidelity}
+    assert against["onnxruntime"].max_rel <= 1e-4  # validation ran the source model in onnxruntime
     art = edge_sdk.export(zoo_model("ds_cnn"), sparsity=0.5)
     r = art.report
     assert r.arena_bytes > 0 and r.artifact_bytes == len(art.data)
-    assert r.macs <= r.macs_dense
+    assert r.macs < r.macs_dense
     against = {f.against.split()[0]: f for f in r.fidelity}
-    assert against["onnxruntime"].max_rel < 1.0  # the pruned model differs from the dense source...
-    assert against["reference"].max_rel <= 1e-5  # ...but equals the pruned reference
+    assert against["reference"].max_rel <= 1e-5  # the pruned model, computed exactly
     p = art.save(tmp_path / "m.esm")
     assert p.read_bytes() == art.data
