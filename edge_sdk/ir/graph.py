@@ -91,7 +91,7 @@ class Graph:
         return t
 
     def const(self, name: str, value: np.ndarray, quant: QuantParams | None = None) -> str:
-        value = np.ascontiguousarray(value)
+        value = np.asarray(value, order="C")  # keeps 0-d arrays 0-d, unlike ascontiguousarray
         name = self.unique_name(name)
         self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value, quant)
         return name
