@@ -61,7 +61,9 @@ const char *esdk_status_str(esdk_status status);
 size_t esdk_arena_size(const esdk_model *model);
 esdk_status esdk_set_arena(esdk_model *model, void *arena, size_t size);
 
-/* Kernel selection: 0 = best the CPU supports (default), 1 = scalar reference only. */
+/* Kernel selection: 0 = best the CPU supports (default), 1 = scalar reference only,
+   2 = at most AVX2 on x86 (for testing that tier on AVX-512 hosts; ESDK_ERR_UNSUPPORTED
+   where the CPU lacks AVX2). */
 esdk_status esdk_set_isa(esdk_model *model, int isa_level);
 /* Name of the ISA the kernels run with: "scalar", "avx2", "avx512", "neon", ... */
 const char *esdk_isa_name(const esdk_model *model);
@@ -75,6 +77,10 @@ void *esdk_input_data(esdk_model *model, int32_t index);
 void *esdk_output_data(esdk_model *model, int32_t index);
 
 esdk_status esdk_invoke(esdk_model *model);
+
+/* Worker threads for conv / sparse / fully connected output channels (default 1). Builds
+   without ESDK_WITH_PTHREADS accept only n == 1 (ESDK_ERR_UNSUPPORTED otherwise). */
+esdk_status esdk_set_threads(esdk_model *model, int n);
 
 /* Introspection for tools: op count and each op's opcode. */
 int32_t esdk_num_ops(const esdk_model *model);

@@ -1,0 +1,45 @@
+"""cffi builder for the native runtime: compiles every .c file under native/src into
+edge_sdk.runtime._esdk. No -march flags: the SIMD kernels carry target attributes and are
+chosen at load time by CPU detection, so the module runs on any x86-64 (or other) host."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parents[2]
+NATIVE = ROOT / "native"
+HEADER = NATIVE / "include" / "edge_sdk.h"
+
+
+def _cdef_from_header(text: str) -> str:
+    """The public header minus preprocessor lines and extern "C" wrapping."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    out = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("#") or s in ('extern "C" {', "}") or not s:
+            continue
+        out.append(line)
+    body = "\n".join(out).replace("ESDK_MAX_RANK", "6")
+    return body
+
+
+def _sources() -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for p in (NATIVE / "src").rglob("*.c"))
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(_cdef_from_header(HEADER.read_text()))
+ffibuilder.set_source(
+    "edge_sdk.runtime._esdk",
+    '#include "edge_sdk.h"\n',
+    sources=_sources(),
+    include_dirs=[str(NATIVE / "include")],
+    extra_compile_args=["-O3", "-std=c99", "-DESDK_WITH_PTHREADS", "-fno-strict-aliasing"],
+    libraries=["m", "pthread"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

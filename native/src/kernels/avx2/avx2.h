@@ -1,0 +1,21 @@
+/* Shared bits of the AVX2+FMA kernels (target attributes; chosen at load time by cpu.c). */
+#ifndef ESDK_AVX2_H
+#define ESDK_AVX2_H
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#include "../kernels.h"
+#define T256 __attribute__((target("avx2,fma")))
+
+static const int32_t esdk_mask_tbl8[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+/* lanes [0, n) of an 8-lane vector, n in 0..8 */
+static inline T256 __m256i esdk_mask8(int64_t n) {
+  return _mm256_loadu_si256((const __m256i *)(esdk_mask_tbl8 + 8 - (n > 8 ? 8 : (n < 0 ? 0 : n))));
+}
+static inline T256 __m256 esdk_clamp256(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(_mm256_max_ps(v, lo), hi); }
+
+int esdk_conv1x1_f32_avx2(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
+int esdk_dwconv3x3_f32_avx2(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
+int esdk_spmm_f32_avx2(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y);
+int esdk_fc_f32_avx2(const esdk_fc_args *a, const float *x, const float *w, const float *b, float *y);
+#endif
+#endif

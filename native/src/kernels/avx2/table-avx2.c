@@ -1,0 +1,12 @@
+/* The AVX2+FMA kernel set, chosen at load time when cpu.c finds the features. */
+#include "avx2.h"
+#if defined(__x86_64__) || defined(_M_X64)
+const esdk_isa_kernels esdk_kernels_avx2 = {"avx2",
+                                            esdk_conv1x1_f32_avx2,
+                                            esdk_dwconv3x3_f32_avx2,
+                                            0,
+                                            esdk_fc_f32_avx2,
+                                            0,
+                                            esdk_spmm_f32_avx2,
+                                            0};
+#endif

@@ -1,0 +1,72 @@
+/* Depthwise 3x3, stride 1 or 2, any pads: 16 output pixels of a row per zmm. Columns whose
+   window leaves the input (the borders) go through a scalar path; stride 2 gathers the even
+   input columns with one permute of two loads, the second masked so no byte past the last
+   needed column is touched. */
+#include "avx512.h"
+#include "../../runtime/fixedpoint.h"
+#if defined(__x86_64__) || defined(_M_X64)
+
+static float dw_scalar(const esdk_conv_args *a, const float *xc, const float *wc, float bias, int64_t oh, int64_t ow) {
+  float acc = bias;
+  int64_t kh, kw;
+  for (kh = 0; kh < 3; kh++) {
+    int64_t ih = oh * a->sh - a->pt + kh;
+    if (ih < 0 || ih >= a->H) continue;
+    for (kw = 0; kw < 3; kw++) {
+      int64_t iw = ow * a->sw - a->pl + kw;
+      if (iw >= 0 && iw < a->W) acc += xc[ih * a->W + iw] * wc[kh * 3 + kw];
+    }
+  }
+  return esdk_clampf(acc, a->lo, a->hi);
+}
+
+T512 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y) {
+  int64_t n, c, oh, ow, s = a->sw, lo_ow, hi_ow;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
+  if (a->sw != 1 && a->sw != 2) return 0;
+  /* interior columns: ow*s - pl >= 0 and ow*s - pl + 2 <= W - 1 */
+  lo_ow = (a->pl + s - 1) / s;
+  hi_ow = a->W - 3 + a->pl >= 0 ? (a->W - 3 + a->pl) / s + 1 : 0; /* exclusive */
+  if (hi_ow > a->OW) hi_ow = a->OW;
+  if (lo_ow > hi_ow) lo_ow = hi_ow;
+  for (n = 0; n < a->N; n++)
+    for (c = a->m0; c < a->m1; c++) {
+      const float *xc = x + (n * a->C + c) * a->H * a->W, *wc = w + c * 9;
+      float *yc = y + (n * a->M + c) * a->OH * a->OW, bias = b ? b[c] : 0.0f;
+      __m512 wv[9];
+      int k;
+      for (k = 0; k < 9; k++) wv[k] = _mm512_set1_ps(wc[k]);
+      for (oh = 0; oh < a->OH; oh++) {
+        float *yr = yc + oh * a->OW;
+        for (ow = 0; ow < lo_ow; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+        for (ow = lo_ow; ow < hi_ow; ow += 16) {
+          int64_t cnt = hi_ow - ow < 16 ? hi_ow - ow : 16, kh, kw;
+          __mmask16 ml = esdk_mask16(cnt);
+          __m512 acc = _mm512_set1_ps(bias);
+          for (kh = 0; kh < 3; kh++) {
+            int64_t ih = oh * a->sh - a->pt + kh;
+            const float *xr;
+            if (ih < 0 || ih >= a->H) continue;
+            xr = xc + ih * a->W + ow * s - a->pl;
+            for (kw = 0; kw < 3; kw++) {
+              __m512 xv;
+              if (s == 1) {
+                xv = _mm512_maskz_loadu_ps(ml, xr + kw);
+              } else {
+                /* needs columns kw, kw+2, .., kw+2(cnt-1): lanes [0, 2cnt-1) of 32 */
+                __m512 p = _mm512_maskz_loadu_ps(esdk_mask16(2 * cnt - 1), xr + kw);
+                __m512 q = _mm512_maskz_loadu_ps(esdk_mask16(2 * cnt - 1 - 16 > 0 ? 2 * cnt - 1 - 16 : 0), xr + kw + 16);
+                xv = _mm512_permutex2var_ps(p, even, q);
+              }
+              acc = _mm512_fmadd_ps(wv[kh * 3 + kw], xv, acc);
+            }
+          }
+          _mm512_mask_storeu_ps(yr + ow, ml, esdk_clamp512(acc, vlo, vhi));
+        }
+        for (ow = hi_ow > lo_ow ? hi_ow : lo_ow; ow < a->OW; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+      }
+    }
+  return 1;
+}
+#endif

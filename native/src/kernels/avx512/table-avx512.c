@@ -1,0 +1,12 @@
+/* The AVX-512 (F, BW, VL, VNNI) kernel set, chosen at load time when cpu.c finds the features. */
+#include "avx512.h"
+#if defined(__x86_64__) || defined(_M_X64)
+const esdk_isa_kernels esdk_kernels_avx512 = {"avx512",
+                                              esdk_conv1x1_f32_avx512,
+                                              esdk_dwconv3x3_f32_avx512,
+                                              0,
+                                              esdk_fc_f32_avx512,
+                                              0,
+                                              esdk_spmm_f32_avx512,
+                                              0};
+#endif
