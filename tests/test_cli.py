@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 
 from edge_sdk.artifact.writer import fix_crcs
 
-CMDS = ["export", "inspect", "run", "bench", "ops"]
+CMDS = ["export", "inspect", "run", "bench", "build", "ops"]
 
 
 def cli(*args, check_rc=None):

@@ -450,7 +450,8 @@ def test_reduce_mean(isa, axes, keep):
 
 
 # ---------------------------------------------------------------------------------------
-def pool_ref(x, k, s, pads, kind, cip=0):
+def pool_ref(x, k, s, pads, kind, cip=0, zp=0):
+    """zp: int8 zero point; padded positions counted by count_include_pad hold it (real 0)."""
     N, C, H, W = x.shape
     OH = (H + pads[0] + pads[2] - k[0]) // s[0] + 1
     OW = (W + pads[1] + pads[3] - k[1]) // s[1] + 1
@@ -463,7 +464,7 @@ def pool_ref(x, k, s, pads, kind, cip=0):
             y[:, :, oh, ow] = win.max(axis=(2, 3))
         else:
             cnt = k[0] * k[1] if cip else (he - hs) * (we - ws)
-            ssum = win.sum(axis=(2, 3))
+            ssum = win.sum(axis=(2, 3)) + zp * (cnt - (he - hs) * (we - ws))
             if x.dtype == np.float32:
                 y[:, :, oh, ow] = ssum / cnt
             else:
@@ -483,9 +484,9 @@ def test_pool(isa, dtype, kind, cip, pool):
     k, s, pads = pool
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32) if dtype == "float32" else rand_q(rng, (2, 3, 9, 8))
-    ref = pool_ref(x, k, s, pads, kind, cip)
-    g = Graph()
     q = dict(scale=0.1, zp=4) if dtype == "int8" else {}
+    ref = pool_ref(x, k, s, pads, kind, cip, q.get("zp", 0))
+    g = Graph()
     xi = g.input("x", x, **q)
     yi = g.output("y", dtype, ref.shape, **q)
     params = dict(kh=k[0], kw=k[1], stride_h=s[0], stride_w=s[1], pad_t=pads[0], pad_l=pads[1], pad_b=pads[2], pad_r=pads[3])

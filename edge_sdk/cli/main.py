@@ -64,6 +64,7 @@ def run(
     input: Optional[List[str]] = typer.Option(None, "--input", help="NAME=x.npy (repeatable)"),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="write outputs to this .npz"),
     threads: int = typer.Option(1, help="worker threads"),
+    target: str = typer.Option("host", help="run on this target's emulated board (targets/*.toml)"),
 ):
     """Run an artifact on inputs from .npy files; outputs go to an .npz under their names."""
     import numpy as np
@@ -71,12 +72,17 @@ def run(
     from ..data import load_input_arg
     from ..runtime.session import Session
 
-    sess = Session(artifact, threads=threads)
+    sess = Session(artifact, threads=threads)  # validates the artifact and names its inputs
     feeds = dict(load_input_arg(s) for s in input or [])
     if not feeds and sess.inputs:
         raise EdgeSdkError(f"give every input with --input NAME=FILE.npy; inputs: "
                            + ", ".join(f"{i.name}{list(i.shape)}" for i in sess.inputs))
-    outs = sess.run(feeds)
+    if target == "host":
+        outs = sess.run(feeds)
+    else:
+        from ..build import run_on_target
+
+        outs = run_on_target(artifact, target, feeds)
     if out:
         np.savez(out, **outs)
     tables.print_outputs(outs, out)
@@ -113,6 +119,20 @@ def bench(
         typer.echo(json.dumps(result, indent=2))
     else:
         tables.print_bench(timings, sess.isa, threads)
+
+
+@app.command()
+def build(
+    target: str = typer.Option(..., "--target", "-t", help="target descriptor in targets/"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="output directory (default build/TARGET)"),
+    artifact: Optional[Path] = typer.Option(None, help="artifact to link into MCU firmware"),
+):
+    """Build the runtime and a bench program (Linux targets) or bench firmware (MCUs)."""
+    from ..build import build_target
+
+    result = build_target(target, out, artifact)
+    for k, v in result.items():
+        typer.echo(f"{k}: {v}")
 
 
 @app.command()

@@ -16,7 +16,7 @@ class BlockCSR:
 
     @property
     def nnz_blocks(self) -> int:
-        return int(self.col_idx.size)
+        return int(self.row_ptr[-1])
 
     def to_dense(self) -> np.ndarray:
         r, c = self.block
@@ -38,9 +38,11 @@ def pack(w: np.ndarray, block: tuple[int, int]) -> BlockCSR:
     row_ptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.uint32)
     br, bc = np.nonzero(keep)  # row-major order: sorted by row, then column
     values = np.ascontiguousarray(blocks[br, bc])
-    if values.size == 0:  # an all-zero matrix still needs a well-formed (empty) values tensor
-        values = np.zeros((0, r, c), dtype=w.dtype)
-    return BlockCSR(values, row_ptr, bc.astype(np.uint32), (r, c), (rows, cols))
+    col_idx = bc.astype(np.uint32)
+    if values.size == 0:
+        # tensors have no zero-sized dims: an all-zero matrix stores one unread placeholder block
+        values, col_idx = np.zeros((1, r, c), dtype=w.dtype), np.zeros(1, np.uint32)
+    return BlockCSR(values, row_ptr, col_idx, (r, c), (rows, cols))
 
 
 def choose_block(w: np.ndarray, hint: tuple[int, int] | None) -> tuple[int, int]:

@@ -63,6 +63,7 @@ void esdk_reduce_mean_f32_scalar(const float *x, float *y, const int64_t d[6], i
 
 typedef struct {
   int32_t N, C, H, W, OH, OW, KH, KW, sh, sw, pt, pl, count_include_pad;
+  int32_t zero_point; /* int8: padded positions count as this value (real 0) */
 } esdk_pool_args;
 void esdk_maxpool_f32_scalar(const esdk_pool_args *a, const float *x, float *y);
 void esdk_maxpool_i8_scalar(const esdk_pool_args *a, const int8_t *x, int8_t *y);

@@ -303,6 +303,7 @@ static void op_pool(ictx *c) {
   a.pt = esdk_op_pi(m, op, PP_PAD_T);
   a.pl = esdk_op_pi(m, op, PP_PAD_L);
   a.count_include_pad = op->code == OP_AVGPOOL ? esdk_op_pi(m, op, PP_COUNT_INCLUDE_PAD) : 0;
+  a.zero_point = c->t[0].zp;
   if (op->code == OP_MAXPOOL) {
     if (i8) esdk_maxpool_i8_scalar(&a, (const int8_t *)c->p[0], (int8_t *)c->y);
     else esdk_maxpool_f32_scalar(&a, (const float *)c->p[0], (float *)c->y);

@@ -39,6 +39,7 @@ void esdk_avgpool_i8_scalar(const esdk_pool_args *a, const int8_t *x, int8_t *y)
         int64_t cnt = a->count_include_pad ? (int64_t)a->KH * a->KW : (he - hs) * (we - ws);
         for (h = hs; h < he; h++)
           for (w = ws; w < we; w++) s += xc[h * a->W + w];
+        s += (int64_t)a->zero_point * (cnt - (he - hs) * (we - ws)); /* padding is real 0 */
         *y++ = rdiv(s, cnt);
       }
   }
