@@ -11,7 +11,11 @@ if [ -z "${EDGE_SDK_SKIP_APT:-}" ]; then
   $SUDO apt-get update -qq
   # gcc builds the runtime; clang brings libFuzzer for the artifact-loader fuzz target.
   $SUDO apt-get install -y -qq --no-install-recommends \
-    gcc libc6-dev python3-dev python3-venv clang >/dev/null
+    gcc libc6-dev python3-dev python3-venv clang libclang-rt-14-dev >/dev/null
+  # aarch64 targets (rpi4, rpi5, android-arm64): cross compiler, qemu user mode for the emulated
+  # boards, debootstrap for the arm64 Python sysroot (native/cross/aarch64_sysroot.sh), cmake.
+  $SUDO apt-get install -y -qq --no-install-recommends \
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user debootstrap cmake make >/dev/null
 fi
 
 PY=${PYTHON:-python3}
