@@ -11,6 +11,7 @@ from cffi import FFI
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
 HEADER = NATIVE / "include" / "edge_sdk.h"
+PROFILE_HEADER = NATIVE / "include" / "edge_sdk_profile.h"  # host-only API (ESDK_WITH_PROFILE)
 
 
 def _cdef_from_header(text: str) -> str:
@@ -31,13 +32,13 @@ def _sources() -> list[str]:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef_from_header(HEADER.read_text()))
+ffibuilder.cdef(_cdef_from_header(HEADER.read_text()) + "\n" + _cdef_from_header(PROFILE_HEADER.read_text()))
 ffibuilder.set_source(
     "edge_sdk.runtime._esdk",
-    '#include "edge_sdk.h"\n',
+    '#include "edge_sdk.h"\n#include "edge_sdk_profile.h"\n',
     sources=_sources(),
     include_dirs=[str(NATIVE / "include")],
-    extra_compile_args=["-O3", "-std=c99", "-DESDK_WITH_PTHREADS", "-fno-strict-aliasing"],
+    extra_compile_args=["-O3", "-std=c99", "-DESDK_WITH_PTHREADS", "-DESDK_WITH_PROFILE", "-fno-strict-aliasing"],
     libraries=["m", "pthread"],
 )
 

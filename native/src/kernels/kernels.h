@@ -107,4 +107,6 @@ typedef struct {
 extern const esdk_isa_kernels esdk_kernels_scalar;
 extern const esdk_isa_kernels esdk_kernels_avx2;
 extern const esdk_isa_kernels esdk_kernels_avx512;
+extern const esdk_isa_kernels esdk_kernels_neon;     /* aarch64: kernels/neon/table-neon.c */
+extern const esdk_isa_kernels esdk_kernels_neon_dot; /* aarch64 with SDOT (HWCAP asimddp) */
 #endif

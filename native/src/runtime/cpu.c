@@ -32,6 +32,21 @@ static int detect(void) { /* 0 none, 1 avx2+fma, 2 avx512 f/bw/vl/vnni */
 }
 #endif
 
+#if defined(__aarch64__)
+/* aarch64 (added for the rpi4 / rpi5 / android-arm64 targets): NEON is baseline, so the only
+   runtime question is SDOT (dotprod). Linux and Android report it as HWCAP_ASIMDDP in the
+   auxiliary vector; elsewhere assume plain NEON. 1 = neon, 2 = neon + dotprod. */
+#if defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+static int arm_level(void) { return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) ? 2 : 1; }
+#else
+static int arm_level(void) { return 1; }
+#endif
+#endif
+
 static int g_level = -1; /* benign race: every thread computes the same value */
 
 static int cpu_level(void) {
@@ -52,6 +67,9 @@ const esdk_isa_kernels *esdk_select_isa(int level) {
 #ifdef ESDK_X86
   if (level == 0 && cpu_level() >= 2) return &esdk_kernels_avx512;
   if ((level == 0 || level == 2) && cpu_level() >= 1) return &esdk_kernels_avx2;
+#endif
+#if defined(__aarch64__)
+  if (level == 0) return arm_level() >= 2 ? &esdk_kernels_neon_dot : &esdk_kernels_neon;
 #endif
   (void)level;
   return &esdk_kernels_scalar;

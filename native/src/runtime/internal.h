@@ -78,6 +78,7 @@ uint64_t esdk_nelem(const esdk_tensor *t);
 size_t esdk_dtype_size(int dtype);
 const char *esdk_tensor_name(const esdk_model *m, const esdk_tensor *t);
 
+void esdk_invoke_op(esdk_model *m, uint32_t i);
 esdk_status esdk_validate_op(esdk_model *m, uint32_t op_index, const esdk_op *op);
 void esdk_act_range(int act, float amin, float amax, float *lo, float *hi);
 

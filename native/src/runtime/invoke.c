@@ -467,10 +467,14 @@ esdk_status esdk_invoke(esdk_model *m) {
     static uint8_t empty[64]; /* zero-size arena: tensors still need a base address */
     m->arena = empty;
   }
-  for (i = 0; i < m->n_ops; i++) {
-    esdk_op op;
-    esdk_op_get(m, i, &op);
-    run_op(m, &op);
-  }
+  for (i = 0; i < m->n_ops; i++) esdk_invoke_op(m, i);
   return ESDK_OK;
+}
+
+/* One op by index, for esdk_invoke and the host-only profiler (profile.c); the caller has
+   checked the model state and the arena. */
+void esdk_invoke_op(esdk_model *m, uint32_t i) {
+  esdk_op op;
+  esdk_op_get(m, i, &op);
+  run_op(m, &op);
 }
