@@ -4,7 +4,6 @@ import struct
 import numpy as np
 import pytest
 
-from edge_sdk.artifact import layout as L
 from edge_sdk.artifact.reader import read_artifact
 from edge_sdk.artifact.writer import GRAPH_INPUT, GRAPH_OUTPUT, ArtifactBuilder, fix_crcs
 from edge_sdk.errors import ArtifactError

@@ -75,7 +75,7 @@ def run(
     sess = Session(artifact, threads=threads)  # validates the artifact and names its inputs
     feeds = dict(load_input_arg(s) for s in input or [])
     if not feeds and sess.inputs:
-        raise EdgeSdkError(f"give every input with --input NAME=FILE.npy; inputs: "
+        raise EdgeSdkError("give every input with --input NAME=FILE.npy; inputs: "
                            + ", ".join(f"{i.name}{list(i.shape)}" for i in sess.inputs))
     if target == "host":
         outs = sess.run(feeds)

@@ -64,8 +64,6 @@ def print_export(report, out: Path) -> None:
 
 
 def inspect_dict(art) -> dict:
-    from ..artifact.opcodes import DTYPE_SIZES  # noqa: F401  (documented sizes)
-
     tensors = [{"index": t.index, "name": t.name, "dtype": t.dtype, "shape": list(t.shape),
                 "storage": "constant" if t.is_const else "arena", "offset": t.offset, "bytes": t.nbytes,
                 **({"scale": t.scale, "zero_point": t.zero_point} if t.quantized else {})} for t in art.tensors]

@@ -10,7 +10,7 @@ from onnx import helper, numpy_helper
 from ..errors import EdgeSdkError, ModelError, UnsupportedOpError
 from ..ir.graph import Graph, QuantParams, Tensor
 from ..passes.util import add_const, make_node, perm_quant
-from ..reference.executor import run_node
+from .common import emit
 from .onnx_consts import CONST_EVAL, SHAPE_ONLY
 
 FRONTEND = "ONNX"
@@ -263,16 +263,7 @@ class OnnxImporter:
     # ---- emission ----------------------------------------------------------------
     def emit(self, op: str, inputs: list[str], attrs: dict | None = None, out: str | None = None,
              quant: QuantParams | None = None, shape=None) -> str:
-        """Append an IR node (or fold it at once when every input is constant)."""
-        g = self.g
-        node = make_node(g, op, inputs, attrs, name=self.node_label, outputs=[out or f"{self.node_label}_{op.lower()}"],
-                         quant=[quant] if quant is not None else None, shapes=[shape] if shape is not None else None)
-        if op != "Dequantize" and all(g.is_const(i) for i in inputs if i):
-            outs = run_node(g, node, [g.tensors[i].data if i else None for i in inputs])
-            g.nodes.remove(node)
-            t = g.tensors[node.outputs[0]]
-            t.data = np.ascontiguousarray(np.asarray(outs[0]).astype(t.dtype)).reshape(np.shape(outs[0]))
-        return node.outputs[0]
+        return emit(self.g, self.node_label, op, inputs, attrs, out, quant, shape)
 
     def out(self, onnx_out: str, op: str, inputs: list[str], attrs: dict | None = None,
             quant: QuantParams | None = None, shape=None) -> str:

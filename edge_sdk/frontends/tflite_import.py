@@ -17,7 +17,7 @@ import tflite
 from ..errors import EdgeSdkError, ModelError, UnsupportedOpError
 from ..ir.graph import Graph, QuantParams, Tensor
 from ..passes.util import add_const, make_node, perm_quant
-from ..reference.executor import run_node
+from .common import emit
 from .tflite_sparse import densify
 
 FRONTEND = "TFLite"
@@ -51,13 +51,6 @@ def load_tflite(path, input_shapes: dict[str, tuple[int, ...]] | None = None) ->
         raise ModelError(f"{path}: cannot import TFLite model: {type(e).__name__}: {msg[0] if msg else ''}") from e
 
 
-def _options(op, cls):
-    t = op.BuiltinOptions()
-    if t is None:
-        return None
-    o = cls()
-    o.Init(t.Bytes, t.Pos)
-    return o
 
 
 class TfliteImporter:
@@ -243,15 +236,7 @@ class TfliteImporter:
     # ---- emission --------------------------------------------------------------------------
     def emit(self, op: str, inputs: list[str], attrs: dict | None = None, out: str | None = None,
              quant: QuantParams | None = None, shape=None) -> str:
-        g = self.g
-        node = make_node(g, op, inputs, attrs, name=self.cur, outputs=[out or f"{self.cur}_{op.lower()}"],
-                         quant=[quant] if quant is not None else None, shapes=[shape] if shape is not None else None)
-        if op != "Dequantize" and all(g.is_const(i) for i in inputs if i):
-            outs = run_node(g, node, [g.tensors[i].data if i else None for i in inputs])
-            g.nodes.remove(node)
-            t = g.tensors[node.outputs[0]]
-            t.data = np.ascontiguousarray(np.asarray(outs[0]).astype(t.dtype)).reshape(np.shape(outs[0]))
-        return node.outputs[0]
+        return emit(self.g, self.cur, op, inputs, attrs, out, quant, shape)
 
     def finish(self, y: str, idx: int, layout_nchw: bool = False) -> None:
         """Bind the float result `y` to TFLite tensor `idx` (back to NHWC, quantized if int8)."""
