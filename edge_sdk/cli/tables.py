@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+# In a pipe or a CI log rich would assume 80 columns and squeeze the layer table.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def _kb(n: int) -> str:
@@ -54,12 +56,12 @@ def print_export(report, out: Path) -> None:
     s.add_row("kernel ops", str(report.ops))
     for f in report.fidelity:
         s.add_row("error vs " + f.against, f"max abs {f.max_abs:.3g}, max rel {f.max_rel:.3g}, cosine {f.cosine:.6f}")
-    if report.quant and report.quant.get("fidelity"):
-        s.add_row("int8 vs float", ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                             for k, v in report.quant["fidelity"].items() if not isinstance(v, (list, dict))))
+    for f in (report.quant or {}).get("fidelity", []):
+        s.add_row(f"int8 vs float ({f['name']})", f"cosine {f['cosine']:.6f}, max abs {f['max_abs_error']:.3g}, "
+                                                  f"SQNR {f['sqnr_db']:.1f} dB (held-out inputs)")
     console.print(s)
     for l in report.layers:
-        if l["kernel"].startswith("sparse") or l["density"] < 1:
+        if l["kernel"].startswith("sparse") or l["pattern"] != "dense":
             console.print(f"  {l['node']}: {l['kernel']} — {l['reason']}")
 
 

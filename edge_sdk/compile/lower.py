@@ -203,7 +203,7 @@ class Lowering:
             reason = f"density {density:.2f} above the sparse break-even for this target"
         else:
             reason = "dense weights"
-        return LayerChoice(node.name, node.op, kernel, reason, sp.get("pattern", "dense" if density == 1 else "unstructured"),
+        return LayerChoice(node.name, node.op, kernel, reason, sp.get("pattern", "dense"),
                            density, None, macs, macs, W.nbytes, W.nbytes)
 
     def sparse_choice(self, node, W2, macs, opcode, x, b, out, mult, shift, params) -> bool:
