@@ -30,6 +30,7 @@ from .ds_cnn import ds_cnn
 from .layers import init_deterministic
 from .mobilenet_v1 import mobilenet_v1
 from .mobilenet_v2 import mobilenet_v2
+from .mobilenet_v2_035 import mobilenet_v2_035
 from .resnet8 import resnet8
 
 
@@ -60,6 +61,10 @@ ZOO: dict[str, ZooEntry] = {
                  "MLPerf Tiny ic01 ResNet-8, 10 classes (logits)"),
         ZooEntry("autoencoder", autoencoder, (1, 640), 105,
                  "MLPerf Tiny ad01 FC autoencoder 640-128x4-8-128x4-640"),
+        ZooEntry("mobilenet_v2_035_128", mobilenet_v2_035, (1, 3, 128, 128), 106,
+                 "MobileNetV2-w0.35 at 128x128, 10 classes (logits); the tiny-training benchmark model"),
+        ZooEntry("mobilenet_v1_025_96", functools.partial(mobilenet_v1, num_classes=2, width=0.25),
+                 (1, 3, 96, 96), 106, "MobileNetV1 0.25/96, 2 classes: MLPerf Tiny vww01 (logits)"),
     ]
 }
 

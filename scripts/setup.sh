@@ -10,12 +10,18 @@ if [ -z "${EDGE_SDK_SKIP_APT:-}" ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   # gcc builds the runtime; clang brings libFuzzer for the artifact-loader fuzz target.
+  # openssh-server/-client: the emulated lab's loopback sshd (HIL); chromium: renders report.html in CI.
   $SUDO apt-get install -y -qq --no-install-recommends \
-    gcc libc6-dev python3-dev python3-venv clang libclang-rt-14-dev >/dev/null
+    gcc libc6-dev python3-dev python3-venv clang libclang-rt-14-dev \
+    openssh-server openssh-client chromium >/dev/null
   # aarch64 targets (rpi4, rpi5, android-arm64): cross compiler, qemu user mode for the emulated
   # boards, debootstrap for the arm64 Python sysroot (native/cross/aarch64_sysroot.sh), cmake.
   $SUDO apt-get install -y -qq --no-install-recommends \
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user debootstrap cmake make >/dev/null
+  # Cortex-M targets (cortex-m4, -m7, -m55): bare-metal cross compiler + newlib for the bench
+  # firmware, qemu-system-arm for the emulated mps2/mps3 boards.
+  $SUDO apt-get install -y -qq --no-install-recommends \
+    gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm >/dev/null
 fi
 
 PY=${PYTHON:-python3}

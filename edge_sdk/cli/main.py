@@ -90,23 +90,53 @@ def run(
 
 @app.command()
 def bench(
-    artifact: Path = typer.Argument(..., help=".esm artifact"),
+    artifact: Optional[Path] = typer.Argument(None, help=".esm artifact (not needed with --kernels)"),
     threads: int = typer.Option(1, help="threads for edge-sdk and every peer"),
     runs: int = typer.Option(50, help="measured runs per contender"),
     warmup: int = typer.Option(5, help="unmeasured runs first"),
     compare: Optional[List[Path]] = typer.Option(None, "--compare", help="source model to run in onnxruntime / LiteRT (repeatable)"),
+    profile: bool = typer.Option(False, "--profile", help="per-op times (median over --runs) instead of peers"),
+    top: int = typer.Option(20, help="--profile: ops to list"),
+    kernels: bool = typer.Option(False, "--kernels", help="kernel microbenchmarks + sparse break-even (bench/kernels.py)"),
+    target: str = typer.Option("host", help="--kernels: target descriptor to write the break-even table into"),
+    write: bool = typer.Option(False, "--write", help="--kernels: write [cost.sparse_break_even] into the target"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
-    """Latency per inference, interleaved with the peers in the same process."""
+    """Latency per inference, interleaved with the peers in the same process; or a per-op
+    profile (--profile); or the kernel microbenchmarks that calibrate the cost model (--kernels)."""
     import numpy as np
 
     from ..benchmark import interleaved
     from ..peers import peer_runners
     from ..runtime.session import Session
 
+    if kernels:
+        import argparse
+        import importlib.util
+
+        path = Path(__file__).resolve().parents[2] / "bench" / "kernels.py"
+        if not path.is_file():
+            raise EdgeSdkError(f"--kernels needs the repository's bench/kernels.py ({path} not found)")
+        spec = importlib.util.spec_from_file_location("esdk_bench_kernels", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.run(argparse.Namespace(runs=runs if runs != 50 else 25, target=target, isa="auto", write=write,
+                                   no_doc=True))
+        return
+    if artifact is None:
+        raise EdgeSdkError("give an artifact to benchmark (or --kernels)")
     sess = Session(artifact, threads=threads)
     rng = np.random.default_rng(0)
     feeds = {i.name: rng.standard_normal(i.shape).astype(i.dtype) for i in sess.inputs}
+    if profile:
+        rows = sess.profile(feeds, runs=runs, warmup=warmup)
+        if as_json:
+            typer.echo(json.dumps({"artifact": str(artifact), "threads": threads, "isa": sess.isa,
+                                   "ops": [{"index": i, "opcode": op, "source": src, "median_ms": ms}
+                                           for i, op, src, ms in rows]}, indent=2))
+        else:
+            tables.print_profile(rows, sess.isa, threads, top)
+        return
     contenders = {"edge-sdk": lambda: sess.run(feeds)}
     for model in compare or []:
         for peer in peer_runners(model, threads, {k: v.shape for k, v in feeds.items()}):
@@ -148,6 +178,15 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise EdgeSdkError(f"cannot read {path}: {e.strerror}") from None
+
+
+from .hil_cmd import register as _register_hil  # noqa: E402  (edge-sdk hil run|compare, edge-sdk flash)
+
+_register_hil(app)
+
+from .finetune_cmd import register as _register_ft  # noqa: E402  (edge-sdk finetune plan|run)
+
+_register_ft(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -138,3 +138,22 @@ def print_ops(supported: dict) -> None:
     for frontend, names in supported.items():
         console.print(f"[bold]{frontend}[/bold] ({len(names)} ops)")
         console.print("  " + ", ".join(names))
+
+
+def print_profile(rows: list, isa: str, threads: int, top: int = 20) -> None:
+    """Per-op profile: the slowest ops first, with their share of the summed time."""
+    total = sum(r[3] for r in rows) or 1e-30
+    t = Table(title=f"per-op time, {threads} thread(s), median per op (edge-sdk kernels: {isa}); "
+                    f"{len(rows)} ops, sum {total:.3f} ms", title_justify="left")
+    for c in ("op", "opcode", "source node", "median ms", "share", "cumulative"):
+        t.add_column(c, justify="right" if c in ("op", "median ms", "share", "cumulative") else "left")
+    cum = 0.0
+    for i, op, src, ms in sorted(rows, key=lambda r: -r[3])[:top]:
+        cum += ms
+        t.add_row(str(i), op, src, f"{ms:.3f}", f"{ms / total:.1%}", f"{cum / total:.1%}")
+    console.print(t)
+    by = {}
+    for _, op, _, ms in rows:
+        by[op] = by.get(op, 0.0) + ms
+    console.print("by opcode: " + ", ".join(f"{k} {v:.3f} ms ({v / total:.0%})"
+                                            for k, v in sorted(by.items(), key=lambda kv: -kv[1])))

@@ -60,6 +60,7 @@ class Lowering:
         self.target = target
         self.kops: list[KOp] = []
         self.layers: list[LayerChoice] = []
+        self._break_even: dict[str, tuple[float, str, tuple[int, int]]] = {}
 
     # ---- helpers --------------------------------------------------------------------
     def t(self, name: str) -> Tensor:
@@ -200,7 +201,10 @@ class Lowering:
         if not sparse_capable and density < 1.0:
             reason = "no sparse kernel for this layer shape; zeros stored dense"
         elif density < 1.0:
-            reason = f"density {density:.2f} above the sparse break-even for this target"
+            be = self._break_even.get(node.name)
+            reason = (f"density {density:.2f} > break-even {be[0]:.2f} for {be[2][0]}x{be[2][1]} blocks "
+                      f"(cost.sparse_break_even[\"{be[1]}\"]): dense is faster" if be else
+                      f"density {density:.2f} above the sparse break-even for this target")
         else:
             reason = "dense weights"
         return LayerChoice(node.name, node.op, kernel, reason, sp.get("pattern", "dense"),
@@ -210,7 +214,12 @@ class Lowering:
         density = float(np.count_nonzero(W2)) / max(W2.size, 1)
         sp = node.attrs.get("sparsity") or {}
         block = bcsr.choose_block(W2, tuple(sp["block"]) if sp.get("block") else None)
-        if density >= 1.0 or density > self.target.break_even(block):
+        # pixels per image (conv) or rows (FC): the per-shape break-even entries key on it
+        oshape = self.t(out).shape
+        hw = int(np.prod(oshape[2:])) if opcode == "SPARSE_CONV1X1" else int(np.prod(oshape[:-1]))
+        be, be_key = self.target.break_even_entry(block, hw)
+        self._break_even[node.name] = (be, be_key, block)  # for dense_choice's reason
+        if density >= 1.0 or density > be:
             return False
         packed = bcsr.pack(W2, block)
         vals = self.const(f"{node.name}_values", packed.values)
@@ -225,7 +234,7 @@ class Lowering:
         eff = int(round(macs * packed.nnz_blocks * block[0] * block[1] / max(W2.size, 1)))
         self.layers.append(LayerChoice(
             node.name, node.op, opcode.lower(), f"density {density:.2f} <= break-even "
-            f"{self.target.break_even(block):.2f} for {block[0]}x{block[1]} blocks",
+            f"{be:.2f} for {block[0]}x{block[1]} blocks at {hw} px (cost.sparse_break_even[\"{be_key}\"])",
             sp.get("pattern", "unstructured"), density, block, macs, eff, W2.nbytes, nbytes))
         return True
 

@@ -16,9 +16,31 @@ class Target:
     arch: str
     raw: dict = field(default_factory=dict)
 
-    def break_even(self, block: tuple[int, int]) -> float:
+    def break_even(self, block: tuple[int, int], hw: int | None = None) -> float:
+        return self.break_even_entry(block, hw)[0]
+
+    def break_even_entry(self, block: tuple[int, int], hw: int | None = None) -> tuple[float, str]:
+        """(break-even density, the table key that decided) for a block shape and, when given,
+        the number of pixels (conv) or rows (FC) the layer multiplies. Keys "RxC@hw<=N" refine
+        "RxC" for layers with at most N pixels (the smallest N that covers hw wins); then
+        "RxC", then "default", then 0.5."""
         table = self.raw.get("cost", {}).get("sparse_break_even", {})
-        return float(table.get(f"{block[0]}x{block[1]}", table.get("default", 0.5)))
+        base = f"{block[0]}x{block[1]}"
+        if hw is not None:
+            sized = []
+            for key in table:
+                if key.startswith(base + "@hw<="):
+                    try:
+                        sized.append((int(key.split("<=", 1)[1]), key))
+                    except ValueError:
+                        continue
+            fits = sorted(k for k in sized if hw <= k[0])
+            if fits:
+                return float(table[fits[0][1]]), fits[0][1]
+        for key in (base, "default"):
+            if key in table:
+                return float(table[key]), key
+        return 0.5, "built-in default"
 
 
 def available() -> list[str]:

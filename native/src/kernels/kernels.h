@@ -102,11 +102,22 @@ typedef struct {
   int (*fc_i8)(const esdk_fc_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
   int (*spmm_f32)(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y);
   int (*spmm_i8)(const esdk_spmm_args *a, const int8_t *x, const int8_t *v, const int32_t *b, int8_t *y);
+  /* Slots below were appended (x86 fp32 work); tables set them by designator, so positional
+     tables elsewhere leave them NULL. */
+  int (*conv2d_f32)(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y); /* any KxK */
+  /* depthwise int8 (group == C == M), any kernel / stride / padding: the Cortex-M sets */
+  int (*dwconv_i8)(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+  /* int8 conv of any shape that the 1x1 and depthwise slots did not take (x86 int8 work) */
+  int (*conv2d_i8)(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 } esdk_isa_kernels;
 
 extern const esdk_isa_kernels esdk_kernels_scalar;
 extern const esdk_isa_kernels esdk_kernels_avx2;
 extern const esdk_isa_kernels esdk_kernels_avx512;
+/* Cortex-M sets, chosen at compile time (ESDK_ISA_DSP / ESDK_ISA_MVE): MCU firmware has one
+   CPU, so there is nothing to detect. */
+extern const esdk_isa_kernels esdk_kernels_dsp;
+extern const esdk_isa_kernels esdk_kernels_helium;
 extern const esdk_isa_kernels esdk_kernels_neon;     /* aarch64: kernels/neon/table-neon.c */
 extern const esdk_isa_kernels esdk_kernels_neon_dot; /* aarch64 with SDOT (HWCAP asimddp) */
 #endif

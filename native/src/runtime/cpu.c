@@ -71,6 +71,11 @@ const esdk_isa_kernels *esdk_select_isa(int level) {
 #if defined(__aarch64__)
   if (level == 0) return arm_level() >= 2 ? &esdk_kernels_neon_dot : &esdk_kernels_neon;
 #endif
+#if defined(ESDK_ISA_MVE)
+  if (level == 0) return &esdk_kernels_helium; /* Cortex-M55 firmware: fixed at compile time */
+#elif defined(ESDK_ISA_DSP)
+  if (level == 0) return &esdk_kernels_dsp; /* Cortex-M4/M7 firmware: fixed at compile time */
+#endif
   (void)level;
   return &esdk_kernels_scalar;
 }

@@ -66,6 +66,7 @@ static void run_chan(void *ctx, int32_t m0, int32_t m1) {
       if (a.group == a.C && a.group == a.M && a.KH == 3 && a.KW == 3 && a.dh == 1 && a.dw == 1 && k->dwconv3x3_f32 &&
           k->dwconv3x3_f32(&a, (const float *)x, (const float *)w, b, (float *)y))
         return;
+      if (k->conv2d_f32 && k->conv2d_f32(&a, (const float *)x, (const float *)w, b, (float *)y)) return;
       esdk_conv2d_f32_scalar(&a, (const float *)x, (const float *)w, b, (float *)y);
       return;
     }
@@ -77,6 +78,10 @@ static void run_chan(void *ctx, int32_t m0, int32_t m1) {
       if (a.KH == 1 && a.KW == 1 && a.sh == 1 && a.sw == 1 && a.pt == 0 && a.pl == 0 && a.group == 1 &&
           a.OH == a.H && a.OW == a.W && k->conv1x1_i8 && k->conv1x1_i8(&a, (const int8_t *)x, (const int8_t *)w, b, (int8_t *)y))
         return;
+      if (a.group == a.C && a.group == a.M && k->dwconv_i8 &&
+          k->dwconv_i8(&a, (const int8_t *)x, (const int8_t *)w, b, (int8_t *)y))
+        return;
+      if (k->conv2d_i8 && k->conv2d_i8(&a, (const int8_t *)x, (const int8_t *)w, b, (int8_t *)y)) return;
       esdk_conv2d_i8_scalar(&a, (const int8_t *)x, (const int8_t *)w, b, (int8_t *)y);
       return;
     }

@@ -4,6 +4,9 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #include "../kernels.h"
+/* Full unrolling of the short register-tile loops: without it gcc keeps arrays of vector
+   accumulators in memory and stores every one of them on each iteration (measured: 2.5x). */
+#define ESDK_UNROLL _Pragma("GCC unroll 16")
 #define T256 __attribute__((target("avx2,fma")))
 
 static const int32_t esdk_mask_tbl8[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -16,6 +19,7 @@ static inline T256 __m256 esdk_clamp256(__m256 v, __m256 lo, __m256 hi) { return
 int esdk_conv1x1_f32_avx2(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_dwconv3x3_f32_avx2(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_spmm_f32_avx2(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y);
+int esdk_conv2d_f32_avx2(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_fc_f32_avx2(const esdk_fc_args *a, const float *x, const float *w, const float *b, float *y);
 #endif
 #endif

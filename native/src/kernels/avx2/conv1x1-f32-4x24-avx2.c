@@ -10,19 +10,19 @@
     __m256 c[R][V];                                                                                             \
     int64_t k;                                                                                                  \
     int r, v;                                                                                                   \
-    for (r = 0; r < R; r++)                                                                                     \
-      for (v = 0; v < V; v++) c[r][v] = _mm256_set1_ps(b ? b[r] : 0.0f);                                        \
+    ESDK_UNROLL for (r = 0; r < R; r++)                                                                                     \
+      ESDK_UNROLL for (v = 0; v < V; v++) c[r][v] = _mm256_set1_ps(b ? b[r] : 0.0f);                                        \
     for (k = 0; k < K; k++) {                                                                                   \
       __m256 xv[V];                                                                                             \
-      for (v = 0; v < V; v++)                                                                                   \
+      ESDK_UNROLL for (v = 0; v < V; v++)                                                                                   \
         xv[v] = v == V - 1 ? _mm256_maskload_ps(X + k * HW + 8 * v, ml) : _mm256_loadu_ps(X + k * HW + 8 * v);  \
-      for (r = 0; r < R; r++) {                                                                                 \
+      ESDK_UNROLL for (r = 0; r < R; r++) {                                                                                 \
         __m256 wv = _mm256_broadcast_ss(w + r * K + k);                                                         \
-        for (v = 0; v < V; v++) c[r][v] = _mm256_fmadd_ps(wv, xv[v], c[r][v]);                                  \
+        ESDK_UNROLL for (v = 0; v < V; v++) c[r][v] = _mm256_fmadd_ps(wv, xv[v], c[r][v]);                                  \
       }                                                                                                         \
     }                                                                                                           \
-    for (r = 0; r < R; r++)                                                                                     \
-      for (v = 0; v < V; v++) {                                                                                 \
+    ESDK_UNROLL for (r = 0; r < R; r++)                                                                                     \
+      ESDK_UNROLL for (v = 0; v < V; v++) {                                                                                 \
         __m256 o = esdk_clamp256(c[r][v], lo, hi);                                                              \
         if (v == V - 1) _mm256_maskstore_ps(Y + r * HW + 8 * v, ml, o);                                         \
         else _mm256_storeu_ps(Y + r * HW + 8 * v, o);                                                           \

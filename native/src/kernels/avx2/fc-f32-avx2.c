@@ -20,14 +20,14 @@ T256 int esdk_fc_f32_avx2(const esdk_fc_args *a, const float *x, const float *w,
       for (r = 0; r < 4; r++) c[r] = _mm256_setzero_ps();
       for (k = 0; k + 8 <= K; k += 8) {
         __m256 xv = _mm256_loadu_ps(xr + k);
-        for (r = 0; r < nr; r++) c[r] = _mm256_fmadd_ps(_mm256_loadu_ps(w + (m + r) * K + k), xv, c[r]);
+        ESDK_UNROLL for (r = 0; r < nr; r++) c[r] = _mm256_fmadd_ps(_mm256_loadu_ps(w + (m + r) * K + k), xv, c[r]);
       }
       if (k < K) {
         __m256i ml = esdk_mask8(K - k);
         __m256 xv = _mm256_maskload_ps(xr + k, ml);
-        for (r = 0; r < nr; r++) c[r] = _mm256_fmadd_ps(_mm256_maskload_ps(w + (m + r) * K + k, ml), xv, c[r]);
+        ESDK_UNROLL for (r = 0; r < nr; r++) c[r] = _mm256_fmadd_ps(_mm256_maskload_ps(w + (m + r) * K + k, ml), xv, c[r]);
       }
-      for (r = 0; r < nr; r++) {
+      ESDK_UNROLL for (r = 0; r < nr; r++) {
         float s = hsum256(c[r]) + (b ? b[m + r] : 0.0f);
         s = s < a->lo ? a->lo : s;
         y[rr * a->M + m + r] = s > a->hi ? a->hi : s;

@@ -10,15 +10,15 @@
     __m256 c[V];                                                                                                \
     int64_t j, cc;                                                                                              \
     int q;                                                                                                      \
-    for (q = 0; q < V; q++) c[q] = _mm256_set1_ps(bias);                                                        \
+    ESDK_UNROLL for (q = 0; q < V; q++) c[q] = _mm256_set1_ps(bias);                                                        \
     for (j = a->row_ptr[rb]; j < a->row_ptr[rb + 1]; j++)                                                       \
       for (cc = 0; cc < a->bc; cc++) {                                                                          \
         __m256 wv = _mm256_broadcast_ss(v + (j * a->br + r) * a->bc + cc);                                      \
         const float *xk = X + ((int64_t)a->col_idx[j] * a->bc + cc) * a->xs_k;                                  \
-        for (q = 0; q < V; q++)                                                                                 \
+        ESDK_UNROLL for (q = 0; q < V; q++)                                                                                 \
           c[q] = _mm256_fmadd_ps(wv, q == V - 1 ? _mm256_maskload_ps(xk + 8 * q, ml) : _mm256_loadu_ps(xk + 8 * q), c[q]); \
       }                                                                                                         \
-    for (q = 0; q < V; q++) {                                                                                   \
+    ESDK_UNROLL for (q = 0; q < V; q++) {                                                                                   \
       __m256 o = esdk_clamp256(c[q], lo, hi);                                                                   \
       if (q == V - 1) _mm256_maskstore_ps(Yrow + 8 * q, ml, o);                                                 \
       else _mm256_storeu_ps(Yrow + 8 * q, o);                                                                   \

@@ -8,5 +8,6 @@ const esdk_isa_kernels esdk_kernels_avx2 = {"avx2",
                                             esdk_fc_f32_avx2,
                                             0,
                                             esdk_spmm_f32_avx2,
-                                            0};
+                                            0,
+                                            .conv2d_f32 = esdk_conv2d_f32_avx2};
 #endif

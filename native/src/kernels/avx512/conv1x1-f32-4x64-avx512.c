@@ -10,19 +10,19 @@
     __m512 c[R][V];                                                                                              \
     int64_t k;                                                                                                   \
     int r, v;                                                                                                    \
-    for (r = 0; r < R; r++)                                                                                      \
-      for (v = 0; v < V; v++) c[r][v] = _mm512_set1_ps(b ? b[r] : 0.0f);                                         \
+    ESDK_UNROLL for (r = 0; r < R; r++)                                                                                      \
+      ESDK_UNROLL for (v = 0; v < V; v++) c[r][v] = _mm512_set1_ps(b ? b[r] : 0.0f);                                         \
     for (k = 0; k < K; k++) {                                                                                    \
       __m512 xv[V];                                                                                              \
-      for (v = 0; v < V; v++)                                                                                    \
+      ESDK_UNROLL for (v = 0; v < V; v++)                                                                                    \
         xv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(ml, X + k * HW + 16 * v) : _mm512_loadu_ps(X + k * HW + 16 * v); \
-      for (r = 0; r < R; r++) {                                                                                  \
+      ESDK_UNROLL for (r = 0; r < R; r++) {                                                                                  \
         __m512 wv = _mm512_set1_ps(w[r * K + k]);                                                                \
-        for (v = 0; v < V; v++) c[r][v] = _mm512_fmadd_ps(wv, xv[v], c[r][v]);                                   \
+        ESDK_UNROLL for (v = 0; v < V; v++) c[r][v] = _mm512_fmadd_ps(wv, xv[v], c[r][v]);                                   \
       }                                                                                                          \
     }                                                                                                            \
-    for (r = 0; r < R; r++)                                                                                      \
-      for (v = 0; v < V; v++) {                                                                                  \
+    ESDK_UNROLL for (r = 0; r < R; r++)                                                                                      \
+      ESDK_UNROLL for (v = 0; v < V; v++) {                                                                                  \
         __m512 o = esdk_clamp512(c[r][v], lo, hi);                                                               \
         if (v == V - 1) _mm512_mask_storeu_ps(Y + r * HW + 16 * v, ml, o);                                       \
         else _mm512_storeu_ps(Y + r * HW + 16 * v, o);                                                           \

@@ -14,9 +14,9 @@ T512 int esdk_fc_f32_avx512(const esdk_fc_args *a, const float *x, const float *
       for (k = 0; k < K; k += 16) {
         __mmask16 ml = esdk_mask16(K - k);
         __m512 xv = _mm512_maskz_loadu_ps(ml, xr + k);
-        for (r = 0; r < nr; r++) c[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(ml, w + (m + r) * K + k), xv, c[r]);
+        ESDK_UNROLL for (r = 0; r < nr; r++) c[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(ml, w + (m + r) * K + k), xv, c[r]);
       }
-      for (r = 0; r < nr; r++) {
+      ESDK_UNROLL for (r = 0; r < nr; r++) {
         float s = _mm512_reduce_add_ps(c[r]) + (b ? b[m + r] : 0.0f);
         s = s < a->lo ? a->lo : s;
         y[rr * a->M + m + r] = s > a->hi ? a->hi : s;

@@ -1,54 +1,155 @@
-/* Block-CSR 1x1 conv (Fast Sparse ConvNets): for a 64-pixel tile of X, each output row walks
-   its nonzero blocks, broadcasting one weight and FMA-ing it over 4 zmm of input pixels; the
-   X tile stays in L1/L2 across all output rows. Only the NCHW layout (unit pixel stride) is
-   vectorised; sparse FC with a single row declines to scalar. */
+/* Block-CSR sparse x dense (Fast Sparse ConvNets) on NCHW, vectorised along pixels.
+   For a tile of pixels, each output row (or block of rows) walks its nonzero blocks:
+   - 1xC blocks (unstructured, n:m, 1x4): broadcast one weight, FMA it over 4 zmm of the
+     input row it selects; two accumulator sets (even / odd nonzeros) give 8 independent
+     FMA chains, so the FMA latency never limits a row; full tiles use unmasked loads, which
+     the compiler folds into the FMAs.
+   - Rx1 blocks (4x1, 8x1, 2x1): the R output rows share the column index, so each input
+     vector is loaded once and feeds R FMAs (the natural register blocking: R x V accumulators).
+   - other shapes: one row at a time (still vectorised along pixels).
+   The pixel tile of X stays in L1/L2 across the rows. Only unit pixel stride (NCHW conv,
+   batched FC rows are declined) is vectorised. */
 #include "avx512.h"
 #if defined(__x86_64__) || defined(_M_X64)
 
-#define ROW(NAME, V)                                                                                            \
-  static T512 void NAME(const esdk_spmm_args *a, int64_t rb, int64_t r, const float *X, const float *v,          \
-                        float bias, float *Yrow, __mmask16 ml, __m512 lo, __m512 hi) {                           \
-    __m512 c[V];                                                                                                 \
-    int64_t j, cc;                                                                                               \
+#define LD(p, q, V, MASKED, ml) \
+  ((MASKED) && (q) == (V)-1 ? _mm512_maskz_loadu_ps((ml), (p) + 16 * (q)) : _mm512_loadu_ps((p) + 16 * (q)))
+
+static T512 inline void store_row(float *Y, const __m512 *c, int V, int masked, __mmask16 ml, __m512 lo, __m512 hi) {
+  int q;
+  ESDK_UNROLL for (q = 0; q < V; q++) {
+    __m512 o = esdk_clamp512(c[q], lo, hi);
+    if (masked && q == V - 1) _mm512_mask_storeu_ps(Y + 16 * q, ml, o);
+    else _mm512_storeu_ps(Y + 16 * q, o);
+  }
+}
+
+/* one output row, 1 x bc blocks */
+#define ROW(NAME, V, MASKED)                                                                                     \
+  static T512 void NAME(const float *X, int64_t xs, const uint32_t *ci, const float *v, int64_t nb, int64_t bc,  \
+                        float bias, float *Y, __mmask16 ml, __m512 lo, __m512 hi) {                              \
+    __m512 c0[V], c1[V];                                                                                         \
+    int64_t j, n = nb * bc;                                                                                      \
     int q;                                                                                                       \
-    for (q = 0; q < V; q++) c[q] = _mm512_set1_ps(bias);                                                         \
-    for (j = a->row_ptr[rb]; j < a->row_ptr[rb + 1]; j++)                                                        \
-      for (cc = 0; cc < a->bc; cc++) {                                                                           \
-        __m512 wv = _mm512_set1_ps(v[(j * a->br + r) * a->bc + cc]);                                             \
-        const float *xk = X + ((int64_t)a->col_idx[j] * a->bc + cc) * a->xs_k;                                   \
-        for (q = 0; q < V; q++)                                                                                  \
-          c[q] = _mm512_fmadd_ps(wv, q == V - 1 ? _mm512_maskz_loadu_ps(ml, xk + 16 * q) : _mm512_loadu_ps(xk + 16 * q), \
-                                 c[q]);                                                                          \
-      }                                                                                                          \
-    for (q = 0; q < V; q++) {                                                                                    \
-      __m512 o = esdk_clamp512(c[q], lo, hi);                                                                    \
-      if (q == V - 1) _mm512_mask_storeu_ps(Yrow + 16 * q, ml, o);                                               \
-      else _mm512_storeu_ps(Yrow + 16 * q, o);                                                                   \
+    ESDK_UNROLL for (q = 0; q < V; q++) {                                                                        \
+      c0[q] = _mm512_set1_ps(bias);                                                                              \
+      c1[q] = _mm512_setzero_ps();                                                                               \
     }                                                                                                            \
+    /* nonzero e = j*bc + cc reads input row ci[j]*bc + cc; bc == 1 is the common case */                        \
+    for (j = 0; j + 2 <= n; j += 2) {                                                                            \
+      const float *x0 = X + (bc == 1 ? (int64_t)ci[j] : (int64_t)ci[j / bc] * bc + j % bc) * xs;                 \
+      const float *x1 = X + (bc == 1 ? (int64_t)ci[j + 1] : (int64_t)ci[(j + 1) / bc] * bc + (j + 1) % bc) * xs; \
+      __m512 w0 = _mm512_set1_ps(v[j]), w1 = _mm512_set1_ps(v[j + 1]);                                          \
+      ESDK_UNROLL for (q = 0; q < V; q++) {                                                                      \
+        c0[q] = _mm512_fmadd_ps(w0, LD(x0, q, V, MASKED, ml), c0[q]);                                            \
+        c1[q] = _mm512_fmadd_ps(w1, LD(x1, q, V, MASKED, ml), c1[q]);                                            \
+      }                                                                                                          \
+    }                                                                                                            \
+    if (j < n) {                                                                                                 \
+      const float *x0 = X + (bc == 1 ? (int64_t)ci[j] : (int64_t)ci[j / bc] * bc + j % bc) * xs;                 \
+      __m512 w0 = _mm512_set1_ps(v[j]);                                                                          \
+      ESDK_UNROLL for (q = 0; q < V; q++) c0[q] = _mm512_fmadd_ps(w0, LD(x0, q, V, MASKED, ml), c0[q]);          \
+    }                                                                                                            \
+    ESDK_UNROLL for (q = 0; q < V; q++) c0[q] = _mm512_add_ps(c0[q], c1[q]);                                     \
+    store_row(Y, c0, V, MASKED, ml, lo, hi);                                                                     \
   }
 
-ROW(row4, 4)
-ROW(row3, 3)
-ROW(row2, 2)
-ROW(row1, 1)
+/* R output rows sharing Rx1 blocks */
+#define BLK(NAME, R, V, MASKED)                                                                                  \
+  static T512 void NAME(const float *X, int64_t xs, const uint32_t *ci, const float *v, int64_t nb,              \
+                        const float *b, float *Y, int64_t ys, __mmask16 ml, __m512 lo, __m512 hi) {              \
+    __m512 c[R][V];                                                                                              \
+    int64_t j;                                                                                                   \
+    int q, r;                                                                                                    \
+    ESDK_UNROLL for (r = 0; r < R; r++) ESDK_UNROLL for (q = 0; q < V; q++) c[r][q] = _mm512_set1_ps(b ? b[r] : 0.0f); \
+    for (j = 0; j < nb; j++) {                                                                                   \
+      const float *xk = X + (int64_t)ci[j] * xs;                                                                 \
+      __m512 xv[V];                                                                                              \
+      ESDK_UNROLL for (q = 0; q < V; q++) xv[q] = LD(xk, q, V, MASKED, ml);                                      \
+      ESDK_UNROLL for (r = 0; r < R; r++) {                                                                      \
+        __m512 w = _mm512_set1_ps(v[j * R + r]);                                                                 \
+        ESDK_UNROLL for (q = 0; q < V; q++) c[r][q] = _mm512_fmadd_ps(w, xv[q], c[r][q]);                        \
+      }                                                                                                          \
+    }                                                                                                            \
+    ESDK_UNROLL for (r = 0; r < R; r++) store_row(Y + r * ys, c[r], V, MASKED, ml, lo, hi);                      \
+  }
 
-typedef void (*row_fn)(const esdk_spmm_args *, int64_t, int64_t, const float *, const float *, float, float *, __mmask16,
-                       __m512, __m512);
-static row_fn const k_row[5] = {0, row1, row2, row3, row4};
+ROW(row4, 4, 0)
+ROW(row5m, 5, 1)
+ROW(row4m, 4, 1)
+ROW(row3m, 3, 1)
+ROW(row2m, 2, 1)
+ROW(row1m, 1, 1)
+BLK(blk2x4, 2, 4, 0)
+BLK(blk2x5m, 2, 5, 1)
+BLK(blk2x4m, 2, 4, 1)
+BLK(blk2x3m, 2, 3, 1)
+BLK(blk2x2m, 2, 2, 1)
+BLK(blk2x1m, 2, 1, 1)
+BLK(blk4x4, 4, 4, 0)
+BLK(blk4x5m, 4, 5, 1)
+BLK(blk4x4m, 4, 4, 1)
+BLK(blk4x3m, 4, 3, 1)
+BLK(blk4x2m, 4, 2, 1)
+BLK(blk4x1m, 4, 1, 1)
+BLK(blk8x2, 8, 2, 0)
+BLK(blk8x3m, 8, 3, 1)
+BLK(blk8x2m, 8, 2, 1)
+BLK(blk8x1m, 8, 1, 1)
+
+typedef void (*row_fn)(const float *, int64_t, const uint32_t *, const float *, int64_t, int64_t, float, float *,
+                       __mmask16, __m512, __m512);
+typedef void (*blk_fn)(const float *, int64_t, const uint32_t *, const float *, int64_t, const float *, float *,
+                       int64_t, __mmask16, __m512, __m512);
+static row_fn const k_rowm[6] = {0, row1m, row2m, row3m, row4m, row5m};
+static blk_fn const k_b2m[6] = {0, blk2x1m, blk2x2m, blk2x3m, blk2x4m, blk2x5m};
+static blk_fn const k_b4m[6] = {0, blk4x1m, blk4x2m, blk4x3m, blk4x4m, blk4x5m};
+static blk_fn const k_b8m[4] = {0, blk8x1m, blk8x2m, blk8x3m};
 
 T512 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y) {
-  int64_t p0, rb, r;
+  int64_t p0, rb, r, rem, br = a->br, bc = a->bc, bsz = br * bc;
+  int shared = bc == 1 && (br == 2 || br == 4 || br == 8);
+  int64_t tile = br == 8 && shared ? 32 : 64; /* R x V accumulators stay within 16 zmm */
   __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
   if (a->xs_p != 1 || a->ys_p != 1) return 0;
-  for (p0 = 0; p0 < a->P; p0 += 64) {
-    int64_t rem = a->P - p0 < 64 ? a->P - p0 : 64;
-    int nv = (int)((rem + 15) / 16);
+  for (p0 = 0; p0 < a->P; p0 += rem) {
+    /* a remainder of at most one vector joins the last full tile (one more accumulator set)
+       instead of costing a whole extra walk over the nonzeros for a few pixels */
+    rem = a->P - p0 <= tile + 16 ? a->P - p0 : tile;
+    int nv = (int)((rem + 15) / 16), full = rem == tile;
     __mmask16 ml = esdk_mask16(rem - 16 * (nv - 1));
-    for (rb = a->m0 / a->br; rb < a->m1 / a->br; rb++)
-      for (r = 0; r < a->br; r++) {
-        int64_t m = rb * a->br + r;
-        k_row[nv](a, rb, r, x + p0, v, b ? b[m] : 0.0f, y + m * a->ys_m + p0, ml, lo, hi);
+    const float *X = x + p0;
+    for (rb = a->m0 / br; rb < a->m1 / br; rb++) {
+      int64_t j0 = a->row_ptr[rb], nb = a->row_ptr[rb + 1] - j0;
+      const uint32_t *ci = a->col_idx + j0;
+      const float *vb = v + j0 * bsz, *bb = b ? b + rb * br : 0;
+      float *Y = y + rb * br * a->ys_m + p0;
+      if (br == 1) {
+        if (full) row4(X, a->xs_k, ci, vb, nb, bc, bb ? bb[0] : 0.0f, Y, ml, lo, hi);
+        else k_rowm[nv](X, a->xs_k, ci, vb, nb, bc, bb ? bb[0] : 0.0f, Y, ml, lo, hi);
+      } else if (shared) {
+        blk_fn f = br == 2 ? (full ? blk2x4 : k_b2m[nv]) : br == 4 ? (full ? blk4x4 : k_b4m[nv]) : (full ? blk8x2 : k_b8m[nv]);
+        f(X, a->xs_k, ci, vb, nb, bb, Y, a->ys_m, ml, lo, hi);
+      } else {
+        /* general br x bc blocks: row r of every block, as a 1 x bc row over a strided view */
+        for (r = 0; r < br; r++) {
+          float acc_b = bb ? bb[r] : 0.0f;
+          int64_t j, cc;
+          __m512 c[5];
+          int q;
+          for (q = 0; q < 5; q++) c[q] = _mm512_set1_ps(acc_b);
+          for (j = 0; j < nb; j++)
+            for (cc = 0; cc < bc; cc++) {
+              __m512 w = _mm512_set1_ps(vb[(j * br + r) * bc + cc]);
+              const float *xk = X + ((int64_t)ci[j] * bc + cc) * a->xs_k;
+              for (q = 0; q < nv; q++)
+                c[q] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(q == nv - 1 ? ml : (__mmask16)0xFFFF, xk + 16 * q), c[q]);
+            }
+          for (q = 0; q < nv; q++)
+            _mm512_mask_storeu_ps(Y + r * a->ys_m + 16 * q, q == nv - 1 ? ml : (__mmask16)0xFFFF, esdk_clamp512(c[q], lo, hi));
+        }
       }
+    }
   }
   return 1;
 }

@@ -4,9 +4,12 @@
 const esdk_isa_kernels esdk_kernels_avx512 = {"avx512",
                                               esdk_conv1x1_f32_avx512,
                                               esdk_dwconv3x3_f32_avx512,
-                                              0,
+                                              esdk_conv1x1_i8_avx512,
                                               esdk_fc_f32_avx512,
-                                              0,
+                                              esdk_fc_i8_avx512,
                                               esdk_spmm_f32_avx512,
-                                              0};
+                                              esdk_spmm_i8_avx512,
+                                              .conv2d_f32 = esdk_conv2d_f32_avx512,
+                                              .dwconv_i8 = esdk_dwconv3x3_i8_avx512,
+                                              .conv2d_i8 = esdk_conv_i8_avx512};
 #endif

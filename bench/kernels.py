@@ -1,0 +1,346 @@
+"""Per-kernel microbenchmarks and the sparse/dense cost model for this machine.
+
+* Peak FMA rate of one core, measured (bench/peak_fma.c: 16 independent FMA chains on zmm /
+  ymm registers, built with cffi).
+* Each fp32 kernel on MobileNet-like shapes as a one-op artifact run by the native runtime
+  (the same dispatch as a model): effective GFLOP/s = 2 x nonzero MACs / median time, and the
+  fraction of the measured peak.
+* Dense 1x1 vs block-CSR sparse 1x1 at several densities per block shape (1x1, 4x1, 8x1, 1x4),
+  interleaved in one process; the break-even density (sparse as fast as dense, interpolated)
+  per block shape and pixel-count class goes to targets/<target>.toml [cost.sparse_break_even]
+  with --write, where edge_sdk/compile/lower.py reads it (Target.break_even_entry).
+
+Prints the markdown it writes into docs/performance.md (between the kernels markers).
+
+    python bench/kernels.py [--runs 25] [--write] [--no-doc] [--target host] [--isa auto|avx2|scalar]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge_sdk.artifact.writer import GRAPH_INPUT, GRAPH_OUTPUT, ArtifactBuilder  # noqa: E402
+from edge_sdk.benchmark import interleaved  # noqa: E402
+from edge_sdk.compile import bcsr  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_common import cpu_name  # noqa: E402
+
+BEGIN, END = "<!-- kernels:begin -->", "<!-- kernels:end -->"
+BLOCKS = [(1, 1), (4, 1), (8, 1), (1, 4)]
+DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+# (K, M, H, W): MobileNetV1's 1x1 layers; the first two are "large HW", the last two "small HW"
+SHAPES_1X1 = [(128, 128, 56, 56), (256, 256, 28, 28), (512, 512, 14, 14), (1024, 1024, 7, 7)]
+SMALL_HW = 256  # pixel count at or below which the "@hw<=256" table entries apply
+
+
+# ---- peak FMA --------------------------------------------------------------------------
+def peak_gflops() -> dict[str, float]:
+    """Best of several runs of the FMA loop, per ISA ({'avx512': GFLOP/s, 'avx2': ...})."""
+    from cffi import FFI
+
+    ffi = FFI()
+    ffi.cdef("double esdk_peak_fma_avx512(int64_t iters); double esdk_peak_fma_avx2(int64_t iters);")
+    ffi.set_source("_esdk_peak", "#include <stdint.h>\ndouble esdk_peak_fma_avx512(int64_t);"
+                   "double esdk_peak_fma_avx2(int64_t);", sources=[str(ROOT / "bench" / "peak_fma.c")],
+                   extra_compile_args=["-O2"])
+    build = Path(tempfile.mkdtemp(prefix="esdk-peak-"))
+    so = ffi.compile(tmpdir=str(build), verbose=False)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_esdk_peak", so)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    flags = open("/proc/cpuinfo").read() if Path("/proc/cpuinfo").exists() else ""
+    out = {}
+    for isa, fn, lanes in (("avx512", mod.lib.esdk_peak_fma_avx512, 16), ("avx2", mod.lib.esdk_peak_fma_avx2, 8)):
+        if isa == "avx512" and " avx512f " not in flags.replace("\n", " "):
+            continue
+        iters = 2_000_000
+        best = 0.0
+        for _ in range(7):
+            t0 = time.perf_counter()
+            fn(iters)
+            dt = time.perf_counter() - t0
+            best = max(best, iters * 16 * lanes * 2 / dt / 1e9)
+        out[isa] = best
+    return out
+
+
+# ---- one-op artifacts ---------------------------------------------------------------------
+class OneOp:
+    def __init__(self):
+        self.b = ArtifactBuilder()
+        self.off = 0
+        self.ins, self.outs = [], []
+
+    def act(self, name, shape, flags):
+        n = int(np.prod(shape)) * 4
+        i = self.b.activation(name, "float32", tuple(shape), offset=self.off, flags=flags)
+        self.off += (n + 63) // 64 * 64
+        return i
+
+    def session(self, opcode, inputs, out_shape, params, isa, threads=1):
+        import edge_sdk
+
+        y = self.act("y", out_shape, GRAPH_OUTPUT)
+        self.outs.append(y)
+        self.b.op(opcode, inputs=inputs, outputs=[y], params=params)
+        self.b.set_io(inputs=self.ins, outputs=self.outs)
+        return edge_sdk.Session(self.b.to_bytes(), threads=threads, isa="scalar" if isa == "scalar" else "auto")
+
+    def x(self, shape, rng):
+        i = self.act("x", shape, GRAPH_INPUT)
+        self.ins.append(i)
+        return i
+
+    def c(self, name, arr):
+        return self.b.constant(name, np.ascontiguousarray(arr))
+
+
+def conv_session(rng, C, M, H, W, K, stride, pad, group, isa, threads=1, sparse_w=None):
+    o = OneOp()
+    xi = o.x((1, C, H, W), rng)
+    w = sparse_w if sparse_w is not None else rng.standard_normal((M, C // group, K, K)).astype(np.float32)
+    OH, OW = (H + 2 * pad - K) // stride + 1, (W + 2 * pad - K) // stride + 1
+    s = o.session("CONV2D", [xi, o.c("w", w), o.c("b", rng.standard_normal(M).astype(np.float32))], (1, M, OH, OW),
+                  dict(stride_h=stride, stride_w=stride, pad_t=pad, pad_l=pad, pad_b=pad, pad_r=pad, dil_h=1, dil_w=1,
+                       group=group, act=1), isa, threads)
+    return s, int(np.count_nonzero(w)) * OH * OW
+
+
+def pruned(rng, M, K, density, block):
+    br, bc = block
+    w = rng.standard_normal((M, K)).astype(np.float32)
+    keep = rng.random((M // br, K // bc)) < density
+    return (w * np.kron(keep, np.ones((br, bc), np.float32))).astype(np.float32)
+
+
+def spmm_session(rng, w2, block, H, W, isa, threads=1, fc=False):
+    M, K = w2.shape
+    p = bcsr.pack(w2, block)
+    o = OneOp()
+    xi = o.x((1, K) if fc else (1, K, H, W), rng)
+    ins = [xi, o.c("v", p.values), o.c("r", p.row_ptr), o.c("c", p.col_idx), o.c("b", np.zeros(M, np.float32))]
+    s = o.session("SPARSE_FULLY_CONNECTED" if fc else "SPARSE_CONV1X1", ins, (1, M) if fc else (1, M, H, W),
+                  dict(block_r=block[0], block_c=block[1], rows=M, cols=K, act=1), isa, threads)
+    return s, int(np.count_nonzero(w2)) * (1 if fc else H * W)
+
+
+def fc_session(rng, K, M, isa, threads=1):
+    o = OneOp()
+    xi = o.x((1, K), rng)
+    s = o.session("FULLY_CONNECTED", [xi, o.c("w", rng.standard_normal((M, K)).astype(np.float32)),
+                                      o.c("b", np.zeros(M, np.float32))], (1, M), dict(act=0), isa, threads)
+    return s, K * M
+
+
+def fill(sess, rng):
+    sess.run({i.name: rng.standard_normal(i.shape).astype(np.float32) for i in sess.inputs})
+
+
+# ---- measurements ---------------------------------------------------------------------------
+def measure(cases: dict, runs: int, warmup: int = 3) -> dict[str, float]:
+    """{name: (session, macs)} -> {name: median seconds}, interleaved in this process."""
+    t = interleaved({k: v[0].invoke for k, v in cases.items()}, runs=runs, warmup=warmup)
+    return {k: t[k].median / 1e3 for k in cases}
+
+
+def kernel_rows(rng, isa, runs, peak):
+    """(kernel, shape, nonzero MACs, median us, GFLOP/s, % peak) for the dense kernels and a few
+    sparse points; threads=1 plus a threads=2 row for the big three."""
+    rows = []
+    cases = {
+        ("first conv 3x3/s2 (direct)", "3->32, 224x224"): conv_session(rng, 3, 32, 224, 224, 3, 2, 1, 1, isa),
+        ("depthwise 3x3/s1", "32ch, 112x112"): conv_session(rng, 32, 32, 112, 112, 3, 1, 1, 32, isa),
+        ("depthwise 3x3/s2", "64ch, 112x112"): conv_session(rng, 64, 64, 112, 112, 3, 2, 1, 64, isa),
+        ("depthwise 3x3/s1", "512ch, 14x14"): conv_session(rng, 512, 512, 14, 14, 3, 1, 1, 512, isa),
+        ("general conv 3x3/s1 (direct)", "32->32, 56x56"): conv_session(rng, 32, 32, 56, 56, 3, 1, 1, 1, isa),
+        ("general conv 5x5/s1 depthwise", "64ch, 32x32"): conv_session(rng, 64, 64, 32, 32, 5, 1, 2, 64, isa),
+        ("fully connected (GEMV)", "1024->1000"): fc_session(rng, 1024, 1000, isa),
+    }
+    for K, M, H, W in [(32, 64, 112, 112)] + SHAPES_1X1:
+        cases[("dense 1x1 (GEMM)", f"{K}->{M}, {H}x{W}")] = conv_session(rng, K, M, H, W, 1, 1, 0, 1, isa)
+    for block in BLOCKS:
+        w2 = pruned(rng, 512, 512, 0.1, block)
+        cases[(f"sparse 1x1 {block[0]}x{block[1]}, 90%", "512->512, 14x14")] = spmm_session(rng, w2, block, 14, 14, isa)
+    cases[("sparse FC 1x1, 90%", "1024->1000")] = spmm_session(rng, pruned(rng, 1000, 1024, 0.1, (1, 1)), (1, 1),
+                                                              1, 1, isa, fc=True)
+    cases[("sparse FC 8x1, 90%", "1024->1000")] = spmm_session(rng, pruned(rng, 1000, 1024, 0.1, (8, 1)), (8, 1),
+                                                              1, 1, isa, fc=True)
+    for k, (s, _) in cases.items():
+        fill(s, rng)
+    named = {f"{k[0]} | {k[1]}": v for k, v in cases.items()}
+    t = measure(named, runs)
+    for name, (s, macs) in named.items():
+        kern, shape = name.split(" | ")
+        gf = 2 * macs / t[name] / 1e9
+        rows.append((kern, shape, 1, macs, t[name] * 1e6, gf, gf / peak))
+    # threads=2 for the three dominant kernels (the pool splits output channels)
+    thr = {
+        "dense 1x1 (GEMM) | 256->256, 28x28": (conv_session(rng, 256, 256, 28, 28, 1, 1, 0, 1, isa, threads=2)),
+        "sparse 1x1 1x1, 90% | 512->512, 14x14": spmm_session(rng, pruned(rng, 512, 512, 0.1, (1, 1)), (1, 1), 14, 14,
+                                                              isa, threads=2),
+        "depthwise 3x3/s1 | 32ch, 112x112": conv_session(rng, 32, 32, 112, 112, 3, 1, 1, 32, isa, threads=2),
+    }
+    for s, _ in thr.values():
+        fill(s, rng)
+    t2 = measure(thr, runs)
+    for name, (s, macs) in thr.items():
+        kern, shape = name.split(" | ")
+        gf = 2 * macs / t2[name] / 1e9
+        rows.append((kern, shape, 2, macs, t2[name] * 1e6, gf, gf / peak))
+    return rows
+
+
+def break_even(rng, isa, runs):
+    """{block: {(K, M, H, W): (break-even density, {density: sparse/dense time ratio})}}."""
+    out = {}
+    for block in BLOCKS:
+        out[block] = {}
+        for K, M, H, W in SHAPES_1X1:
+            cases = {"dense": conv_session(rng, K, M, H, W, 1, 1, 0, 1, isa)}
+            for d in DENSITIES:
+                cases[f"{d}"] = spmm_session(rng, pruned(rng, M, K, d, block), block, H, W, isa)
+            for s, _ in cases.values():
+                fill(s, rng)
+            t = measure(cases, runs)
+            ratios = {d: t[f"{d}"] / t["dense"] for d in DENSITIES}
+            out[block][(K, M, H, W)] = (crossing(ratios), ratios)
+            print(f"  {block[0]}x{block[1]} {K}->{M} {H}x{W}: " +
+                  " ".join(f"{d:.1f}:{r:.2f}" for d, r in ratios.items()), flush=True)
+    return out
+
+
+def crossing(ratios: dict[float, float]) -> float:
+    """Largest density at which sparse/dense <= 1, interpolated between measured points."""
+    ds = sorted(ratios)
+    if ratios[ds[0]] > 1:
+        return round(ds[0] / 2, 3)  # slower even at the sparsest point measured
+    best = ds[0]
+    for a, b in zip(ds, ds[1:]):
+        ra, rb = ratios[a], ratios[b]
+        if ra <= 1 < rb:
+            best = a + (b - a) * (1 - ra) / (rb - ra)
+            break
+        if rb <= 1:
+            best = b
+    return round(best, 3)
+
+
+def table_entries(be) -> dict[str, float]:
+    """Conservative per-class break-even (the minimum over the class's shapes)."""
+    entries = {}
+    for block, per in be.items():
+        key = f"{block[0]}x{block[1]}"
+        large = [v[0] for s, v in per.items() if s[2] * s[3] > SMALL_HW]
+        small = [v[0] for s, v in per.items() if s[2] * s[3] <= SMALL_HW]
+        entries[key] = min(large or small)
+        if small:
+            entries[f"{key}@hw<={SMALL_HW}"] = min(small)
+    entries["default"] = entries.get("1x1", 0.5)
+    return entries
+
+
+def write_target(target: str, entries: dict[str, float], stamp: str) -> Path:
+    path = ROOT / "targets" / f"{target}.toml"
+    text = path.read_text()
+    body = "".join(f'"{k}" = {v:.3f}\n' for k, v in entries.items())
+    head = "[cost.sparse_break_even]\n"
+    note = f"# measured {stamp} by `python bench/kernels.py --write` (1x1 conv, fp32, one thread)\n"
+    if head in text:
+        start = text.index(head)
+        rest = text[start + len(head):]
+        m = re.search(r"^\[", rest, re.M)
+        tail = rest[m.start():] if m else ""
+        pre = text[:start]
+        pre = re.sub(r"# measured [^\n]*bench/kernels.py[^\n]*\n$", "", pre)
+        text = pre + note + head + body + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip() + "\n\n" + note + head + body
+    path.write_text(text)
+    return path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=25)
+    ap.add_argument("--target", default="host")
+    ap.add_argument("--isa", default="auto", choices=["auto", "scalar"])
+    ap.add_argument("--write", action="store_true", help="write the break-even table into targets/<target>.toml")
+    ap.add_argument("--no-doc", action="store_true", help="do not touch docs/performance.md")
+    args = ap.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    return run(args)
+
+
+def run(args) -> int:
+    import edge_sdk
+
+    rng = np.random.default_rng(0)
+    peaks = peak_gflops()
+    probe = conv_session(rng, 8, 8, 8, 8, 1, 1, 0, 1, args.isa)[0]
+    isa = probe.isa
+    peak = peaks.get(isa, max(peaks.values()) if peaks else float("nan"))
+    print(f"peak FMA: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()) + f"; kernels run as {isa}",
+          flush=True)
+    rows = kernel_rows(rng, args.isa, args.runs, peak)
+    print("break-even sweep (sparse/dense time at density):", flush=True)
+    be = break_even(rng, args.isa, args.runs)
+    entries = table_entries(be)
+    stamp = datetime.date.today().isoformat()
+
+    lines = [BEGIN,
+             f"{cpu_name()}, one core unless `threads` says otherwise; kernels chosen at load time: `{isa}`. "
+             f"Measured {stamp} by `python bench/kernels.py --runs {args.runs}`; median of {args.runs} interleaved "
+             f"runs per kernel (one-op artifacts through the normal runtime dispatch).",
+             f"Peak FMA rate measured by bench/peak_fma.c: " +
+             ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()) +
+             ". GFLOP/s = 2 x nonzero MACs / median time.", "",
+             "| kernel | shape | threads | nonzero MACs | median us | GFLOP/s | of peak |", "|---|---|---|---|---|---|---|"]
+    for kern, shape, thr, macs, us, gf, frac in rows:
+        lines.append(f"| {kern} | {shape} | {thr} | {macs / 1e6:.2f}M | {us:.1f} | {gf:.1f} | {frac:.0%} |")
+    lines += ["", "Sparse 1x1 time / dense 1x1 time by weight density (below 1: sparse is faster), and the "
+              "interpolated break-even density:", "",
+              "| block | shape | " + " | ".join(f"{d:.0%}" for d in DENSITIES) + " | break-even |",
+              "|---|---|" + "---|" * len(DENSITIES) + "---|"]
+    for block, per in be.items():
+        for (K, M, H, W), (cross, ratios) in per.items():
+            lines.append(f"| {block[0]}x{block[1]} | {K}->{M}, {H}x{W} | " +
+                         " | ".join(f"{ratios[d]:.2f}" for d in DENSITIES) + f" | {cross:.2f} |")
+    lines += ["", f"Cost-model table (targets/{args.target}.toml `[cost.sparse_break_even]`; the minimum over "
+              f"the shapes of each class, `@hw<={SMALL_HW}` for layers with at most {SMALL_HW} pixels):", "",
+              "| key | break-even density |", "|---|---|"]
+    lines += [f"| `{k}` | {v:.3f} |" for k, v in entries.items()]
+    lines.append(END)
+    block = "\n".join(lines)
+    print(block)
+    if args.write:
+        print(f"wrote {write_target(args.target, entries, stamp)}")
+    if not args.no_doc:
+        write_doc(block, "## Kernels", BEGIN, END)
+    return 0
+
+
+def write_doc(block: str, heading: str, begin: str, end: str) -> None:
+    doc = ROOT / "docs" / "performance.md"
+    text = doc.read_text() if doc.exists() else "# Performance\n\n"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + f"\n\n{heading}\n\n" + block + "\n"
+    doc.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""int8 fast kernels (AVX-512 VNNI, AVX2 tiers) bit-exact against numpy + fixedpoint.py and
+against the scalar kernels, at every ISA level (best, <= AVX2, scalar).
+
+Shapes aim at every SIMD tail: odd K and M, K % 4 != 0 (partial VPDPBUSD groups), K above
+1024 (smaller pixel tiles), HW = 1 and HW not a multiple of 16/64, every block-CSR shape with
+0% / 100% density and empty rows, activation zero points across [-128, 127], per-tensor and
+per-channel requantization, clamps tighter than int8, and extreme values (x = -128 / 127,
+w = +-127) that would expose saturating instructions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_sdk.quant import fixedpoint as fp
+
+native_harness = pytest.importorskip("native_harness")
+from native_harness import Graph, ISAS, lib, run_artifact  # noqa: E402
+
+if lib is None:
+    pytest.skip("native runtime not built", allow_module_level=True)
+
+from test_native_kernels import conv_ref, exact, make_bcsr, rand_mult  # noqa: E402
+
+ISA = list(ISAS)
+
+
+def qdata(rng, shape, extreme, lo=-128, hi=127):
+    if extreme:
+        return rng.choice(np.array([lo, hi], np.int8), size=shape)
+    return rng.integers(lo, hi + 1, size=shape).astype(np.int8)
+
+
+def quant_params(rng, M, per_channel):
+    mult, shift = rand_mult(rng, M if per_channel else 1)
+    # include a left shift (shift > 0) and large right shifts
+    if per_channel and M > 2:
+        m2, s2 = fp.quantize_multipliers(np.array([3.7, 2.0 ** -20]))
+        mult[:2], shift[:2] = m2, s2
+    return mult, shift
+
+
+def run_all(g, ref):
+    outs = {isa: g.run(isa)[0] for isa in ISA}
+    for isa in ISA:
+        exact(ref, outs[isa])
+
+
+# ---------------------------------------------------------------------------------------
+CONV_I8 = [
+    # C, M, H, W, K, stride, pads, dil, group
+    (1, 1, 1, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),      # 1x1, K=1, HW=1
+    (3, 5, 1, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (17, 33, 7, 9, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),    # odd K, M, HW=63
+    (8, 7, 4, 4, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),      # HW=16
+    (64, 12, 9, 15, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),   # HW=135 (3 tiles)
+    (1030, 6, 3, 7, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),   # K > 1024: 32-pixel tiles
+    (3, 32, 23, 25, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),   # first conv
+    (3, 8, 10, 9, 3, (2, 2), (0, 0, 1, 1), (1, 1), 1),     # first conv, TF pads
+    (16, 9, 9, 11, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (8, 16, 9, 11, 3, (1, 2), (0, 1, 2, 0), (2, 1), 2),    # grouped, dilated
+    (130, 5, 5, 6, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),    # K' = 1170
+    (5, 7, 12, 12, 1, (2, 2), (0, 0, 0, 0), (1, 1), 1),    # strided 1x1
+    (4, 6, 6, 5, 2, (1, 1), (0, 0, 1, 1), (1, 1), 1),      # even kernel
+    # depthwise 3x3, stride 1 and 2, many widths
+    (6, 6, 10, 13, 3, (1, 1), (1, 1, 1, 1), (1, 1), 6),
+    (5, 5, 1, 1, 3, (1, 1), (1, 1, 1, 1), (1, 1), 5),       # HW=1
+    (3, 3, 7, 70, 3, (1, 1), (1, 1, 1, 1), (1, 1), 3),
+    (4, 4, 3, 17, 3, (1, 1), (0, 0, 0, 0), (1, 1), 4),      # no padding
+    (7, 7, 11, 37, 3, (2, 2), (1, 1, 1, 1), (1, 1), 7),
+    (5, 5, 17, 35, 3, (2, 2), (0, 0, 1, 1), (1, 1), 5),
+    (3, 3, 8, 66, 3, (2, 2), (1, 1, 1, 1), (1, 1), 3),
+    (2, 2, 2, 2, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),
+    (4, 4, 9, 9, 3, (1, 1), (2, 2, 2, 2), (1, 1), 4),       # pads 2
+    (4, 4, 9, 9, 5, (1, 1), (2, 2, 2, 2), (1, 1), 4),       # depthwise 5x5: falls back
+    (4, 4, 9, 9, 3, (1, 1), (2, 2, 2, 2), (2, 2), 4),       # dilated depthwise: falls back
+]
+
+
+@pytest.mark.parametrize("case", range(len(CONV_I8)))
+@pytest.mark.parametrize("variant", ["plain", "extreme", "pertensor"])
+def test_conv_i8_fast(case, variant):
+    C, M, H, W, K, stride, pads, dil, group = CONV_I8[case]
+    rng = np.random.default_rng(1000 + case * 3 + len(variant))
+    extreme = variant == "extreme"
+    N = 2 if case % 4 == 1 else 1
+    zx = int(rng.choice([-128, 127])) if extreme else int(rng.integers(-128, 128))
+    zy = int(rng.integers(-128, 128))
+    x = qdata(rng, (N, C, H, W), extreme)
+    w = qdata(rng, (M, C // group, K, K), extreme, -127, 127)
+    b = rng.integers(-100000, 100000, size=M).astype(np.int32) if case % 3 else None
+    mult, shift = quant_params(rng, M, variant != "pertensor")
+    qmin, qmax = (-128, 127) if case % 2 else (-90, 100)
+    acc = conv_ref(x.astype(np.int64) - zx, w, b, stride, pads, dil, group)
+    if variant == "pertensor":
+        ref = fp.requantize(acc, mult[0], shift[0], zy, qmin, qmax)
+    else:
+        ref = fp.requantize(acc, mult.reshape(1, -1, 1, 1), shift.reshape(1, -1, 1, 1), zy, qmin, qmax)
+    g = Graph()
+    xi = g.input("x", x, scale=0.05, zp=zx)
+    wi = g.const("w", w, scale=0.01)
+    bi = g.const("b", b) if b is not None else None
+    mi, si = g.const("mult", mult), g.const("shift", shift)
+    yi = g.output("y", "int8", ref.shape, scale=0.1, zp=zy)
+    g.op("CONV2D", [xi, wi, bi, mi, si], [yi], stride_h=stride[0], stride_w=stride[1], pad_t=pads[0],
+         pad_l=pads[1], pad_b=pads[2], pad_r=pads[3], dil_h=dil[0], dil_w=dil[1], group=group, qmin=qmin, qmax=qmax)
+    run_all(g, ref)
+
+
+# ---------------------------------------------------------------------------------------
+FC_I8 = [(1, 1, 1), (1, 3, 7), (1, 63, 5), (1, 64, 9), (1, 65, 4), (3, 200, 13), (2, 1024, 33), (5, 129, 3),
+         (1, 4100, 6)]
+
+
+@pytest.mark.parametrize("B,K,M", FC_I8)
+@pytest.mark.parametrize("extreme", [False, True])
+def test_fc_i8_fast(B, K, M, extreme):
+    rng = np.random.default_rng(K * 7 + M + B)
+    zx = int(rng.choice([-128, 127])) if extreme else int(rng.integers(-128, 128))
+    zy = int(rng.integers(-128, 128))
+    x = qdata(rng, (B, K), extreme)
+    w = qdata(rng, (M, K), extreme, -127, 127)
+    b = rng.integers(-100000, 100000, size=M).astype(np.int32)
+    mult, shift = quant_params(rng, M, M % 2 == 1)
+    acc = (x.astype(np.int64) - zx) @ w.T.astype(np.int64) + b
+    ref = fp.requantize(acc, mult if mult.size > 1 else mult[0], shift if shift.size > 1 else shift[0], zy, -128, 127)
+    g = Graph()
+    xi = g.input("x", x, scale=0.1, zp=zx)
+    wi, bi, mi, si = g.const("w", w, scale=0.01), g.const("b", b), g.const("m", mult), g.const("s", shift)
+    yi = g.output("y", "int8", ref.shape, scale=0.2, zp=zy)
+    g.op("FULLY_CONNECTED", [xi, wi, bi, mi, si], [yi])
+    run_all(g, ref)
+
+
+# ---------------------------------------------------------------------------------------
+SP_BLOCKS = [(1, 1), (4, 1), (8, 1), (1, 4), (2, 2), (1, 8), (4, 4), (1, 2)]
+SP_SHAPES = [
+    # K, M, H, W, N
+    (16, 8, 1, 1, 1),      # HW = 1
+    (24, 40, 13, 11, 2),   # HW = 143
+    (64, 32, 4, 10, 1),
+    (1032, 16, 3, 5, 1),   # K > 1024
+]
+
+
+@pytest.mark.parametrize("blk", SP_BLOCKS)
+@pytest.mark.parametrize("shape", range(len(SP_SHAPES)))
+@pytest.mark.parametrize("dens", [0.0, 0.1, 0.5, 1.0])
+def test_sparse_conv1x1_i8_fast(blk, shape, dens):
+    br, bc = blk
+    K, M, H, W, N = SP_SHAPES[shape]
+    rng = np.random.default_rng(int(dens * 10) * 100 + shape * 10 + br * 3 + bc)
+    extreme = shape == 2
+    rp, ci, vals, dense = make_bcsr(rng, M, K, br, bc, dens, np.int8)
+    if extreme:
+        vals = np.where(vals > 0, 127, np.where(vals < 0, -127, 0)).astype(np.int8)
+        dense = np.where(dense > 0, 127, np.where(dense < 0, -127, 0))
+    zx = int(rng.choice([-128, 127])) if extreme else int(rng.integers(-128, 128))
+    zy = int(rng.integers(-128, 128))
+    x = qdata(rng, (N, K, H, W), extreme)
+    b = rng.integers(-30000, 30000, size=M).astype(np.int32)
+    mult, shift = quant_params(rng, M, True)
+    acc = np.einsum("mk,nkp->nmp", dense, x.reshape(N, K, -1).astype(np.int64) - zx) + b.reshape(1, -1, 1)
+    ref = fp.requantize(acc, mult.reshape(1, -1, 1), shift.reshape(1, -1, 1), zy, -128, 127).reshape(N, M, H, W)
+    g = Graph()
+    xi = g.input("x", x, scale=0.1, zp=zx)
+    ins = [xi, g.const("v", vals, scale=0.01), g.const("rp", rp), g.const("ci", ci), g.const("b", b),
+           g.const("m", mult), g.const("s", shift)]
+    yi = g.output("y", "int8", ref.shape, scale=0.3, zp=zy)
+    g.op("SPARSE_CONV1X1", ins, [yi], block_r=br, block_c=bc, rows=M, cols=K)
+    run_all(g, ref)
+
+
+@pytest.mark.parametrize("blk", SP_BLOCKS)
+@pytest.mark.parametrize("B,K,M,dens", [(1, 64, 32, 0.1), (3, 40, 16, 0.5), (1, 8, 8, 0.0), (2, 128, 64, 1.0)])
+def test_sparse_fc_i8_fast(blk, B, K, M, dens):
+    br, bc = blk
+    rng = np.random.default_rng(B + K + M + br * 5 + bc)
+    rp, ci, vals, dense = make_bcsr(rng, M, K, br, bc, dens, np.int8)
+    zx, zy = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    x = qdata(rng, (B, K), False)
+    mult, shift = quant_params(rng, M, True)
+    ref = fp.requantize((x.astype(np.int64) - zx) @ dense.T, mult, shift, zy, -128, 127)
+    g = Graph()
+    xi = g.input("x", x, scale=0.1, zp=zx)
+    ins = [xi, g.const("v", vals), g.const("rp", rp), g.const("ci", ci), None, g.const("m", mult), g.const("s", shift)]
+    yi = g.output("y", "int8", ref.shape, scale=0.1, zp=zy)
+    g.op("SPARSE_FULLY_CONNECTED", ins, [yi], block_r=br, block_c=bc, rows=M, cols=K)
+    run_all(g, ref)
+
+
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["ds_cnn", "resnet8"])
+def test_zoo_int8_identical_across_isas(tmp_path, name):
+    """An int8 export of a zoo model gives the same bytes at every ISA level."""
+    import edge_sdk
+    from models import zoo
+
+    path = zoo.build_onnx(name, tmp_path / f"{name}.onnx")
+    art = edge_sdk.export(str(path), quantize="int8", validate=False)
+    data = bytes(art.data)
+    from edge_sdk.artifact.reader import read_artifact
+
+    ra = read_artifact(data)
+    rng = np.random.default_rng(0)
+    ins = [rng.standard_normal(ra.tensors[i].shape).astype(np.float32) for i in ra.inputs]
+    outs = {isa: run_artifact(data, ins, isa) for isa in ISA}
+    for isa in ISA:
+        for a, b in zip(outs["scalar"], outs[isa]):
+            assert np.array_equal(a, b), isa
