@@ -207,3 +207,35 @@ def test_zoo_int8_identical_across_isas(tmp_path, name):
     for isa in ISA:
         for a, b in zip(outs["scalar"], outs[isa]):
             assert np.array_equal(a, b), isa
+
+
+# ---------------------------------------------------------------------------------------
+# QUANTIZE / DEQUANTIZE (AVX-512 16 lanes, AVX2 8 lanes + scalar tail): every length tail,
+# exact ties (k + 0.5) * scale, values just beside ties, saturation, +-inf, NaN, -0, denormals.
+@pytest.mark.parametrize("n", [1, 7, 8, 15, 17, 31, 33, 64, 100, 1027])
+@pytest.mark.parametrize("scale,zp", [(0.1, -3), (0.0123, 127), (3.0, -128), (1.0, 0), (2.0 ** -20, 5)])
+def test_quantize_dequantize_fast(n, scale, zp):
+    rng = np.random.default_rng(n * 7 + zp + 128)
+    k = rng.integers(-300, 300, size=n)
+    x = ((k + 0.5) * scale).astype(np.float32)
+    pick = rng.integers(0, 6, size=n)
+    x = np.where(pick == 1, np.nextafter(x, np.float32(np.inf)), x)
+    x = np.where(pick == 2, np.nextafter(x, np.float32(-np.inf)), x)
+    x = np.where(pick == 3, (rng.standard_normal(n) * 200 * scale).astype(np.float32), x).astype(np.float32)
+    special = np.array([0.0, -0.0, 1e-45, -1e-45, 3e38, -3e38, np.inf, -np.inf, np.nan, 1e9], np.float32)
+    x[:min(n, special.size)] = special[:min(n, special.size)]
+    g = Graph()
+    xi = g.input("x", x.reshape(1, n))
+    q = g.output("q", "int8", (1, n), scale=scale, zp=zp)
+    d = g.output("d", "float32", (1, n))
+    g.op("QUANTIZE", [xi], [q])
+    g.op("DEQUANTIZE", [q], [d])
+    outs = {isa: g.run(isa) for isa in ISA}
+    finite = np.isfinite(x)
+    with np.errstate(all="ignore"):
+        ref_q = fp.quantize(np.where(finite, x, 0).astype(np.float32), scale, zp).reshape(1, n)
+    ref_q = np.where(finite.reshape(1, n), ref_q, np.where(np.isnan(x), 0, np.where(x > 0, 127, -128)).reshape(1, n))
+    for isa in ISA:
+        exact(ref_q.astype(np.int8), outs[isa][0])
+        exact(outs["scalar"][1], outs[isa][1])
+    exact(fp.dequantize(ref_q.astype(np.int8), scale, zp), outs["scalar"][1])

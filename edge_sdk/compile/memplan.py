@@ -33,8 +33,10 @@ def plan(kops, sizes: dict[str, int], inputs: list[str], outputs: list[str]) -> 
         for o in op.outputs:
             first.setdefault(o, k)
             last.setdefault(o, k)  # written even if never read
-    for o in outputs:
-        last[o] = n
+    # Graph inputs and outputs live for the whole run: a caller may write the inputs once and
+    # invoke many times (benchmarks, firmware), and reads the outputs after invoke returns.
+    for t in list(inputs) + list(outputs):
+        last[t] = n
 
     # Alias RESHAPE outputs onto inputs that die there (and are not graph inputs/outputs).
     owner: dict[str, str] = {}

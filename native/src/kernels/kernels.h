@@ -109,6 +109,9 @@ typedef struct {
   int (*dwconv_i8)(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
   /* int8 conv of any shape that the 1x1 and depthwise slots did not take (x86 int8 work) */
   int (*conv2d_i8)(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+  /* QUANTIZE / DEQUANTIZE, bit-exact with quant-scalar.c (x86 int8 work); never decline */
+  void (*quantize_f32)(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
+  void (*dequantize_i8)(const int8_t *x, float *y, int64_t n, float scale, int32_t zp);
 } esdk_isa_kernels;
 
 extern const esdk_isa_kernels esdk_kernels_scalar;

@@ -445,11 +445,19 @@ static void run_op(esdk_model *m, const esdk_op *op) {
       break;
     }
     case OP_QUANTIZE:
-      esdk_quantize_f32_scalar((const float *)c.p[0], (int8_t *)c.y, (int64_t)esdk_nelem(&c.t[0]), c.t[7].scale,
+      if (m->isa->quantize_f32)
+        m->isa->quantize_f32((const float *)c.p[0], (int8_t *)c.y, (int64_t)esdk_nelem(&c.t[0]), c.t[7].scale,
+                             c.t[7].zp);
+      else
+        esdk_quantize_f32_scalar((const float *)c.p[0], (int8_t *)c.y, (int64_t)esdk_nelem(&c.t[0]), c.t[7].scale,
                                c.t[7].zp);
       break;
     case OP_DEQUANTIZE:
-      esdk_dequantize_i8_scalar((const int8_t *)c.p[0], (float *)c.y, (int64_t)esdk_nelem(&c.t[0]), c.t[0].scale,
+      if (m->isa->dequantize_i8)
+        m->isa->dequantize_i8((const int8_t *)c.p[0], (float *)c.y, (int64_t)esdk_nelem(&c.t[0]), c.t[0].scale,
+                              c.t[0].zp);
+      else
+        esdk_dequantize_i8_scalar((const int8_t *)c.p[0], (float *)c.y, (int64_t)esdk_nelem(&c.t[0]), c.t[0].scale,
                                 c.t[0].zp);
       break;
     case OP_REQUANTIZE:

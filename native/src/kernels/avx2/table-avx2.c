@@ -9,5 +9,7 @@ const esdk_isa_kernels esdk_kernels_avx2 = {"avx2",
                                             0,
                                             esdk_spmm_f32_avx2,
                                             0,
-                                            .conv2d_f32 = esdk_conv2d_f32_avx2};
+                                            .conv2d_f32 = esdk_conv2d_f32_avx2,
+                                            .quantize_f32 = esdk_quantize_f32_avx2,
+                                            .dequantize_i8 = esdk_dequantize_i8_avx2};
 #endif

@@ -15,6 +15,7 @@
 /* Broadcast requantization constants of one output channel. */
 typedef struct {
   __m512i mult, left, maxs, mins, right, rmask, rhalf, lo, hi, zy;
+  int has_left; /* shift > 0: the saturating left shift is needed (rare: multipliers >= 1) */
 } esdk_rq512;
 
 static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
@@ -22,6 +23,7 @@ static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shif
   int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
   if (left > 31) left = 31; /* same guards as esdk_mbqm64; the loader bounds shifts anyway */
   if (right > 31) right = 31;
+  q->has_left = left > 0;
   q->mult = _mm512_set1_epi32(mult);
   q->left = _mm512_set1_epi32(left);
   q->maxs = _mm512_set1_epi32(INT32_MAX >> left);
@@ -43,12 +45,16 @@ static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shif
    in 32 bits, so a logical 64-bit shift gives the same low dword as an arithmetic one. */
 static inline T512 __m512i esdk_rq512_apply(__m512i acc, const esdk_rq512 *q) {
   const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
-  __mmask16 ov = _mm512_cmpgt_epi32_mask(acc, q->maxs), un = _mm512_cmplt_epi32_mask(acc, q->mins);
-  __m512i v = _mm512_sllv_epi32(acc, q->left), pe, po, r, rem, thr;
-  v = _mm512_mask_mov_epi32(v, ov, _mm512_set1_epi32(INT32_MAX)); /* saturating acc << left */
-  v = _mm512_mask_mov_epi32(v, un, _mm512_set1_epi32(INT32_MIN));
+  __m512i v = acc, pe, po, r, rem, thr;
+  if (q->has_left) {
+    __mmask16 ov = _mm512_cmpgt_epi32_mask(acc, q->maxs), un = _mm512_cmplt_epi32_mask(acc, q->mins);
+    v = _mm512_sllv_epi32(acc, q->left);
+    v = _mm512_mask_mov_epi32(v, ov, _mm512_set1_epi32(INT32_MAX)); /* saturating acc << left */
+    v = _mm512_mask_mov_epi32(v, un, _mm512_set1_epi32(INT32_MIN));
+  }
+  /* q->mult is a broadcast dword, so it is also the odd lanes' multiplier in place */
   pe = _mm512_add_epi64(_mm512_mul_epi32(v, q->mult), nudge);
-  po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(q->mult, 32)), nudge);
+  po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), q->mult), nudge);
   r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
   /* RDBPOT: (r >> e) + ((r & mask) > (mask >> 1) + (r < 0)) */
   rem = _mm512_and_si512(r, q->rmask);

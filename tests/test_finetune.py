@@ -1,0 +1,128 @@
+"""On-device fine-tuning: the native engine against the numpy reference (bit for bit),
+plans, budgets, saving. A hand-built IR graph keeps these fast (no torch, no zoo)."""
+import numpy as np
+import pytest
+
+from edge_sdk.finetune import FinetuneError, Trainer, plan
+from edge_sdk.finetune.reference import step as ref_step
+from edge_sdk.ir.graph import Graph, Node, Tensor
+
+
+def tiny_graph(seed=0) -> Graph:
+    """conv3x3+relu -> conv3x3/2+relu -> 1x1 conv + residual add -> GAP -> FC(5)."""
+    r = np.random.default_rng(seed)
+    g = Graph(name="tiny")
+    g.add_tensor(Tensor("input", (1, 2, 8, 8)))
+    g.inputs = ["input"]
+
+    def conv(name, x, cin, cout, k, stride, pad, act, out_shape):
+        w = g.const(f"{name}_w", (r.standard_normal((cout, cin, k, k)) * (1.5 / np.sqrt(cin * k * k))).astype(np.float32))
+        b = g.const(f"{name}_b", (r.standard_normal(cout) * 0.1).astype(np.float32))
+        g.add_tensor(Tensor(name, out_shape))
+        g.nodes.append(Node("Conv", name, [x, w, b], [name], dict(strides=(stride, stride), pads=(pad,) * 4,
+                                                                   dilations=(1, 1), group=1, act=act,
+                                                                   act_min=float("-inf"), act_max=float("inf"))))
+        return name
+
+    a = conv("c1", "input", 2, 4, 3, 1, 1, "relu", (1, 4, 8, 8))
+    b = conv("c2", a, 4, 8, 3, 2, 1, "relu", (1, 8, 4, 4))
+    c = conv("c3", b, 8, 8, 1, 1, 0, "none", (1, 8, 4, 4))
+    g.add_tensor(Tensor("sum", (1, 8, 4, 4)))
+    g.nodes.append(Node("Add", "add", [b, c], ["sum"], dict(act="none", act_min=float("-inf"), act_max=float("inf"))))
+    g.add_tensor(Tensor("gap", (1, 8, 1, 1)))
+    g.nodes.append(Node("GlobalAveragePool", "gap", ["sum"], ["gap"], {}))
+    g.add_tensor(Tensor("flat", (1, 8)))
+    g.nodes.append(Node("Reshape", "flat", ["gap"], ["flat"], {"shape": (1, 8)}))
+    w = g.const("fc_w", (r.standard_normal((5, 8)) * 0.5).astype(np.float32))
+    bb = g.const("fc_b", np.zeros(5, np.float32))
+    g.add_tensor(Tensor("output", (1, 5)))
+    g.nodes.append(Node("FullyConnected", "fc", ["flat", w, bb], ["output"], dict(act="none", act_min=float("-inf"),
+                                                                                 act_max=float("inf"))))
+    g.outputs = ["output"]
+    return g
+
+
+@pytest.fixture(scope="module")
+def data():
+    r = np.random.default_rng(1)
+    xs = r.standard_normal((24, 1, 2, 8, 8)).astype(np.float32)
+    ys = r.integers(0, 5, 24)
+    return xs, ys
+
+
+def make(update, data, **kw):
+    from edge_sdk.export import export
+
+    xs, ys = data
+    art = export(tiny_graph(), quantize="int8", calibration=[{"input": x} for x in xs[:12]], validate=False)
+    return plan(art, budget_kb=kw.pop("budget_kb", 256), target="host", update=update, lr=kw.pop("lr", 0.05),
+                calibration=(xs[:8], ys[:8]), **kw)
+
+
+@pytest.mark.parametrize("update,rounding", [("full", "stochastic"), ("full", "nearest"), ("last:2", "stochastic"),
+                                             ("bias", "nearest"), ("sparse", "stochastic")])
+def test_native_step_bit_exact_with_reference(update, rounding, data):
+    p = make(update, data, rounding=rounding, lr=0.2)
+    tr = Trainer(p)
+    xs, ys = data
+    off, size = p.arena.params_off, p.arena.params_bytes
+    start = tr.params()
+    for i in range(6):
+        tr.forward(xs[i])
+        arena = tr.arena().copy()
+        loss_ref = ref_step(p, arena, int(ys[i]), tr.steps_done)
+        loss = tr.step(xs[i], ys[i])
+        assert np.float32(loss) == np.float32(loss_ref)
+        assert tr.params() == arena[off:off + size].tobytes(), f"step {i}: parameters differ from the reference"
+    assert tr.params() != start  # something was learned
+
+
+def test_saved_artifact_runs_in_session(data, tmp_path):
+    from edge_sdk import Session
+
+    p = make("full", data, lr=0.3)
+    tr = Trainer(p)
+    xs, ys = data
+    for i in range(8):
+        tr.step(xs[i], ys[i])
+    path = tr.save(tmp_path / "tuned.esm")
+    sess = Session(path)
+    for x in xs[8:12]:
+        out = sess.run({"input": x})["output"].reshape(-1)
+        assert np.array_equal(out, tr.forward(x))
+    again = Trainer(path)  # the saved file still carries the plan: training can resume from it
+    assert again.params() == tr.params()
+
+
+def test_plan_memory_report_and_refusal(data):
+    p = make("full", data)
+    m = p.report["memory"]
+    assert m["optimizer_state"] == 0 and m["updated_params"] > 0 and m["gradients"] > 0
+    assert m["peak_total"] == m["arena"] + m["runtime_contexts"] + m["target_overhead"]
+    with pytest.raises(FinetuneError, match=r"does not fit: peak .* KB > budget 4 KB \(activations"):
+        make("full", data, budget_kb=4)
+
+
+def test_sparse_respects_budget_and_reports_analysis(data):
+    p = make("sparse", data, budget_kb=13)
+    assert p.report["memory"]["peak_total"] <= 13 * 1024
+    assert "Taylor" in p.report["analysis"]["method"]
+    assert any(l["bias"] for l in p.report["layers"])
+
+
+@pytest.mark.parametrize("kw,msg", [({"update": "most"}, "update must be"), ({"update": "last:x"}, "integer K"),
+                                    ({"update": "full", "loss": "hinge"}, "loss must be"),
+                                    ({"update": "full", "optimizer": "adam"}, "optimizer must be"),
+                                    ({"update": "full", "lr": -1.0}, "lr must be")])
+def test_bad_options_are_one_line_errors(kw, msg, data):
+    with pytest.raises(FinetuneError, match=msg):
+        make(kw.pop("update"), data, **kw)
+
+
+def test_trainer_refuses_plain_artifact(data):
+    from edge_sdk.export import export
+
+    xs, _ = data
+    art = export(tiny_graph(), quantize="int8", calibration=[{"input": x} for x in xs[:12]], validate=False)
+    with pytest.raises(FinetuneError, match="no training plan"):
+        Trainer(art.data)
