@@ -239,3 +239,41 @@ def test_quantize_dequantize_fast(n, scale, zp):
         exact(ref_q.astype(np.int8), outs[isa][0])
         exact(outs["scalar"][1], outs[isa][1])
     exact(fp.dequantize(ref_q.astype(np.int8), scale, zp), outs["scalar"][1])
+
+
+# ---------------------------------------------------------------------------------------
+def test_block_density():
+    from edge_sdk.compile import bcsr
+
+    w = np.zeros((4, 8), np.int8)
+    w[0, 1] = 3
+    w[2, 5] = w[2, 6] = -1
+    assert bcsr.block_density(w, (1, 4)) == 2 / 8
+    assert bcsr.block_density(w, (1, 1)) == 3 / 32
+    assert bcsr.block_density(w, (4, 1)) == 3 / 8
+
+
+def test_int8_unstructured_reencoded_1x4(tmp_path):
+    """On the host target an unstructured int8 export stores its sparse 1x1 convs as 1x4 blocks
+    (zero-padded, so exact), and runs identically at every ISA level."""
+    import edge_sdk
+    from edge_sdk.artifact.reader import read_artifact
+    from models import zoo
+
+    path = zoo.build_onnx("ds_cnn", tmp_path / "ds_cnn.onnx")
+    rng = np.random.default_rng(3)
+    ra0 = read_artifact(bytes(edge_sdk.export(str(path), validate=False).data))
+    calib = [{ra0.tensors[i].name: rng.standard_normal(ra0.tensors[i].shape).astype(np.float32)
+              for i in ra0.inputs} for _ in range(2)]
+    art = edge_sdk.export(str(path), quantize="int8", calibration=calib, sparsity=0.95, pattern="unstructured",
+                          validate=False)
+    sparse = [layer for layer in art.report.layers if layer["kernel"].startswith("sparse_conv1x1")]
+    assert sparse and all(tuple(layer["block"]) == (1, 4) for layer in sparse)
+    assert all("1x4" in layer["reason"] for layer in sparse)
+    data = bytes(art.data)
+    ra = read_artifact(data)
+    ins = [calib[0][ra.tensors[i].name] for i in ra.inputs]
+    outs = {isa: run_artifact(data, ins, isa) for isa in ISA}
+    for isa in ISA:
+        for a, b in zip(outs["scalar"], outs[isa]):
+            assert np.array_equal(a, b), isa

@@ -51,3 +51,13 @@ def choose_block(w: np.ndarray, hint: tuple[int, int] | None) -> tuple[int, int]
     if hint and rows % hint[0] == 0 and cols % hint[1] == 0:
         return (int(hint[0]), int(hint[1]))
     return (1, 1)
+
+
+def block_density(w: np.ndarray, block: tuple[int, int]) -> float:
+    """Fraction of the r x c blocks of w that hold a nonzero (what a block-CSR kernel pays for)."""
+    r, c = block
+    rows, cols = w.shape
+    if w.size == 0:
+        return 0.0
+    blocks = w.reshape(rows // r, r, cols // c, c)
+    return float(np.any(blocks != 0, axis=(1, 3)).mean())

@@ -202,8 +202,8 @@ class Lowering:
             reason = "no sparse kernel for this layer shape; zeros stored dense"
         elif density < 1.0:
             be = self._break_even.get(node.name)
-            reason = (f"density {density:.2f} > break-even {be[0]:.2f} for {be[2][0]}x{be[2][1]} blocks "
-                      f"(cost.sparse_break_even[\"{be[1]}\"]): dense is faster" if be else
+            reason = (f"{'block ' if be[4] != density else ''}density {be[4]:.2f} > break-even {be[0]:.2f} for "
+                      f"{be[2][0]}x{be[2][1]} blocks (cost.{be[3]}[\"{be[1]}\"]): dense is faster" if be else
                       f"density {density:.2f} above the sparse break-even for this target")
         else:
             reason = "dense weights"
@@ -217,9 +217,21 @@ class Lowering:
         # pixels per image (conv) or rows (FC): the per-shape break-even entries key on it
         oshape = self.t(out).shape
         hw = int(np.prod(oshape[2:])) if opcode == "SPARSE_CONV1X1" else int(np.prod(oshape[:-1]))
-        be, be_key = self.target.break_even_entry(block, hw)
-        self._break_even[node.name] = (be, be_key, block)  # for dense_choice's reason
-        if density >= 1.0 or density > be:
+        # int8 1x1 conv on targets with an int8 table (x86 VNNI): the kernel pays per nonzero
+        # 4-input-channel group whatever the block shape (VPDPBUSD takes 4 channels per lane),
+        # so unstructured weights are re-encoded as 1x4 blocks (pruned positions inside a kept
+        # block become zero weights: exact) and the decision uses the 1x4 block density.
+        table, dens_cmp, note = "sparse_break_even", density, ""
+        if mult is not None and opcode == "SPARSE_CONV1X1" and \
+                self.target.raw.get("cost", {}).get("sparse_break_even_i8"):
+            table = "sparse_break_even_i8"
+            if block == (1, 1) and W2.shape[1] % 4 == 0:
+                block = (1, 4)
+                note = "unstructured re-encoded as 1x4 blocks for VNNI; "
+            dens_cmp = bcsr.block_density(W2, block)
+        be, be_key = self.target.break_even_entry(block, hw, table)
+        self._break_even[node.name] = (be, be_key, block, table, dens_cmp)  # for dense_choice's reason
+        if density >= 1.0 or dens_cmp > be:
             return False
         packed = bcsr.pack(W2, block)
         vals = self.const(f"{node.name}_values", packed.values)
@@ -233,8 +245,9 @@ class Lowering:
         nbytes = packed.values.nbytes + packed.row_ptr.nbytes + packed.col_idx.nbytes
         eff = int(round(macs * packed.nnz_blocks * block[0] * block[1] / max(W2.size, 1)))
         self.layers.append(LayerChoice(
-            node.name, node.op, opcode.lower(), f"density {density:.2f} <= break-even "
-            f"{be:.2f} for {block[0]}x{block[1]} blocks at {hw} px (cost.sparse_break_even[\"{be_key}\"])",
+            node.name, node.op, opcode.lower(), f"{note}{'block ' if dens_cmp != density else ''}density "
+            f"{dens_cmp:.2f} <= break-even {be:.2f} for {block[0]}x{block[1]} blocks at {hw} px "
+            f"(cost.{table}[\"{be_key}\"])",
             sp.get("pattern", "unstructured"), density, block, macs, eff, W2.nbytes, nbytes))
         return True
 

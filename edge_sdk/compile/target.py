@@ -19,12 +19,13 @@ class Target:
     def break_even(self, block: tuple[int, int], hw: int | None = None) -> float:
         return self.break_even_entry(block, hw)[0]
 
-    def break_even_entry(self, block: tuple[int, int], hw: int | None = None) -> tuple[float, str]:
+    def break_even_entry(self, block: tuple[int, int], hw: int | None = None,
+                         table_name: str = "sparse_break_even") -> tuple[float, str]:
         """(break-even density, the table key that decided) for a block shape and, when given,
         the number of pixels (conv) or rows (FC) the layer multiplies. Keys "RxC@hw<=N" refine
         "RxC" for layers with at most N pixels (the smallest N that covers hw wins); then
         "RxC", then "default", then 0.5."""
-        table = self.raw.get("cost", {}).get("sparse_break_even", {})
+        table = self.raw.get("cost", {}).get(table_name, {})
         base = f"{block[0]}x{block[1]}"
         if hw is not None:
             sized = []

@@ -155,8 +155,12 @@ T512 int esdk_spmm_i8_avx512(const esdk_spmm_args *a, const int8_t *x, const int
       for (r = 0; r < a->br; r++) {
         uint32_t s = 0;
         int64_t m = rb * a->br + r;
-        for (j = a->row_ptr[rb]; j < a->row_ptr[rb + 1]; j++)
-          for (cc = 0; cc < a->bc; cc++) s += (uint32_t)v[(j * a->br + r) * a->bc + cc];
+        if (a->br == 1) /* the row's values are contiguous */
+          s = (uint32_t)esdk_sum_i8_512(v + (int64_t)a->row_ptr[rb] * a->bc,
+                                        ((int64_t)a->row_ptr[rb + 1] - a->row_ptr[rb]) * a->bc);
+        else
+          for (j = a->row_ptr[rb]; j < a->row_ptr[rb + 1]; j++)
+            for (cc = 0; cc < a->bc; cc++) s += (uint32_t)v[(j * a->br + r) * a->bc + cc];
         cb[m - mc] = (int32_t)((uint32_t)(b ? b[m] : 0) - (uint32_t)(128 + a->zx) * s);
       }
     for (p0 = 0; p0 < P; p0 += pt) {

@@ -1,0 +1,107 @@
+/* edge-sdk mixture-of-experts decoder: a decoder-only MoE language model whose experts
+ * live in a separate bundle file and are streamed into a bounded RAM cache (docs/moe.md).
+ *
+ * Same rules as edge_sdk.h: the runtime never allocates. The caller owns
+ *   - the artifact bytes (dense weights, used in place; esdk_moe_load validates CRCs),
+ *   - the context (esdk_moe_size() bytes, 64-byte aligned),
+ *   - the arena (esdk_moe_arena_size(), 64-byte aligned): KV cache, activations, expert tables,
+ *   - the expert memory: either the whole bundle in memory (resident or mmap'd:
+ *     esdk_moe_set_expert_memory) or a cache region (esdk_moe_cache_init, 4096-byte aligned)
+ *     filled by a dedicated I/O thread (esdk_moe_io_open; host builds only).
+ * Every expert is checksummed (CRC-32) and verified on first read; a missing expert is
+ * waited for (a counted stall), never skipped.
+ */
+#ifndef EDGE_SDK_MOE_H
+#define EDGE_SDK_MOE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "edge_sdk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct esdk_moe esdk_moe; /* opaque; storage provided by the caller */
+
+typedef struct {
+  int32_t n_layers, d_model, n_heads, n_kv_heads, head_dim, vocab;
+  int32_t n_experts, top_k, d_ff_expert, d_ff_shared;
+  int32_t pre_router;     /* 1: router reads the layer input before attention (SmallThinker) */
+  int32_t norm_topk;      /* 1: renormalise the top-k softmax weights to sum to 1 */
+  int32_t shared_gate;    /* 1: sigmoid gate (one row of d_model) scales the shared expert */
+  int32_t tie_embeddings; /* 1: lm_head is tok_emb */
+  int32_t max_seq;        /* longest context the model was made for */
+  int32_t expert_quant;   /* 0 f32, 1 int8 per-row scales, 2 int4 per-row scales */
+  float rope_theta, rms_eps;
+} esdk_moe_config;
+
+typedef struct {
+  uint64_t tokens;          /* decode steps (prompt tokens included) */
+  uint64_t expert_uses;     /* routed experts computed */
+  uint64_t hits;            /* ready in memory when needed */
+  uint64_t late;            /* requested ahead but still in flight when needed (stall) */
+  uint64_t misses;          /* not requested ahead: demand read (stall) */
+  uint64_t stalls;          /* late + misses */
+  uint64_t reads, bytes_read;
+  uint64_t predicted;       /* experts requested ahead by the predictor */
+  uint64_t predicted_used;  /* ... of which the layer then used */
+  uint64_t predict_needed;  /* experts used at layers that had a prediction */
+  uint64_t prefetch_dropped;/* predictions not issued: no evictable slot */
+  uint64_t evictions;
+  double stall_s;           /* time the compute thread waited for experts */
+  double io_s;              /* time the I/O thread spent in reads (incl. CRC on first read) */
+} esdk_moe_stats;
+
+size_t esdk_moe_size(void);
+/* Validate the artifact (header CRC, every tensor CRC and shape) and bind it. */
+esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size);
+const char *esdk_moe_error(const esdk_moe *m);
+esdk_status esdk_moe_get_config(const esdk_moe *m, esdk_moe_config *cfg);
+
+/* Arena for a context of up to max_seq tokens. */
+size_t esdk_moe_arena_size(const esdk_moe *m, int32_t max_seq);
+esdk_status esdk_moe_set_arena(esdk_moe *m, void *arena, size_t size, int32_t max_seq);
+
+/* The bundle's header and expert table: its first esdk_moe_bundle_header_size() bytes
+   (read the first 64 bytes, ask, then read that many). Checked against the model. */
+size_t esdk_moe_bundle_header_size(const void *first64);
+esdk_status esdk_moe_set_bundle(esdk_moe *m, const void *header, size_t size, uint64_t file_size);
+uint64_t esdk_moe_expert_bytes(const esdk_moe *m); /* one expert record (4 KiB multiple) */
+
+/* Experts used in place from memory holding the whole bundle file (resident or mmap). */
+esdk_status esdk_moe_set_expert_memory(esdk_moe *m, const void *bundle, size_t size);
+
+/* Expert cache: `bytes` of 4096-aligned memory, policy 0 = LRU, 1 = LFU with decay
+   (frequency-aware; `decay` per token in (0,1], e.g. 0.95). */
+esdk_status esdk_moe_cache_init(esdk_moe *m, void *mem, size_t bytes, int32_t policy, float decay);
+int32_t esdk_moe_cache_slots(const esdk_moe *m);
+/* Host builds: open the bundle and start the I/O thread. flags: 1 = O_DIRECT. */
+esdk_status esdk_moe_io_open(esdk_moe *m, const char *path, int32_t flags);
+esdk_status esdk_moe_io_close(esdk_moe *m);
+/* Prediction: 0 off (demand reads only), 1 on (pre-attention router when the model has
+   one, else the next layer's router on the current hidden state). extra: predicted experts
+   beyond top_k per layer. */
+esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra);
+
+/* Decoding. reset clears the KV cache; step feeds one token and computes its logits. */
+esdk_status esdk_moe_reset(esdk_moe *m);
+esdk_status esdk_moe_step(esdk_moe *m, int32_t token);
+const float *esdk_moe_logits(const esdk_moe *m);
+int32_t esdk_moe_position(const esdk_moe *m);
+/* Prompt, then up to max_new tokens: greedy when temperature <= 0, else sampled
+   (softmax(logits / temperature) restricted to the top_k_sample best, 0 = all) with a
+   seeded generator. Stops early at stop_token (>= 0). */
+esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
+                              float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
+                              int32_t *out, int32_t *n_out);
+
+void esdk_moe_get_stats(const esdk_moe *m, esdk_moe_stats *s);
+void esdk_moe_reset_stats(esdk_moe *m);
+/* Routed experts of the last step, layer by layer (n_layers * top_k ids), for analysis. */
+const int32_t *esdk_moe_last_routing(const esdk_moe *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EDGE_SDK_MOE_H */
