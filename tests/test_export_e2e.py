@@ -50,7 +50,7 @@ def test_sparse_layers_use_sparse_kernels(zoo_model):
     assert any(k.startswith("sparse") for k in kernels.values()), kernels
 
 
-@pytest.mark.parametrize("name", SMALL_ZOO + [pytest.param("mobilenet_v1", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ALL_ZOO)
 def test_int8_close_to_float(zoo_model, name):
     path = zoo_model(name)
     rng = np.random.default_rng(11)
