@@ -22,8 +22,7 @@ from test_target_aarch64_util import EXPECTED_ISA, TARGETS, fp32_close, int8_exa
 
 pytestmark = needs_aarch64
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["ds_cnn", "resnet8", "autoencoder"]
-BIG = ["mobilenet_v1", "mobilenet_v2"]
+from conftest import BIG_ZOO as BIG, SMALL_ZOO as SMALL  # every zoo model, split by run time
 VARIANTS = {"fp32": {}, "sparse": {"sparsity": 0.8}, "int8": {"quantize": "int8"}}
 
 
