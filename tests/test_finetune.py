@@ -90,7 +90,18 @@ def test_saved_artifact_runs_in_session(data, tmp_path):
     for x in xs[8:12]:
         out = sess.run({"input": x})["output"].reshape(-1)
         assert np.array_equal(out, tr.forward(x))
-    again = Trainer(path)  # the saved file still carries the plan: training can resume from it
+    # the saved model is an inference artifact again: the compiler's arena size, no plan
+    import struct
+
+    from edge_sdk.export import export
+    from edge_sdk.finetune.encode import sections
+
+    arena = lambda d: struct.unpack_from("<Q", d, 24)[0]  # noqa: E731
+    base = export(tiny_graph(), quantize="int8", calibration=[{"input": x} for x in xs[:12]], validate=False).data
+    saved = path.read_bytes()
+    assert "TRNP" not in sections(saved)
+    assert arena(saved) == arena(base) < arena(p.data)
+    again = Trainer(tr.save(tmp_path / "tuned_plan.esm", keep_plan=True))  # keep_plan: training can resume
     assert again.params() == tr.params()
 
 

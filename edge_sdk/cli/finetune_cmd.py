@@ -38,12 +38,21 @@ def _data(d: Path):
 
 
 def _bar(label: str, done: int, total: int) -> None:
+    """Progress on stderr. On a terminal: redrawn in place when the bar changes (at most 30
+    redraws an epoch); captured (pipe, file, CI log): one line at each quarter, no '\\r'."""
     w = 30
     k = w * done // max(total, 1)
-    sys.stderr.write(f"\r{label} [{'#' * k}{'.' * (w - k)}] {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+    if sys.stderr.isatty():
+        if done == total or k != w * (done - 1) // max(total, 1) or done == 1:
+            sys.stderr.write(f"\r{label} [{'#' * k}{'.' * (w - k)}] {done}/{total}")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        return
+    q = 4 * done // max(total, 1)
+    if done == total or (q != 4 * (done - 1) // max(total, 1) and q > 0):
+        sys.stderr.write(f"{label}: {done}/{total}\n")
+        sys.stderr.flush()
 
 
 @ft_app.command("plan")

@@ -38,6 +38,30 @@ class ArenaPlan:
     peak: dict[str, int] = field(default_factory=dict)  # live bytes by class at the peak instant
 
 
+INPLACE_MAX_K, INPLACE_MAX_W, INPLACE_MAX_C = 5, 128, 256  # native/src/kernels/kernels.h
+
+
+def inplace_ok(kg: KGraph, op) -> bool:
+    """The runtime's in-place kernels take this op (mirror of esdk_*_inplace_ok in C)."""
+    if op.opcode == "QUANTIZE":
+        x, y = kg.tensors[op.inputs[0]], kg.tensors[op.outputs[0]]
+        return x.dtype == "float32" and y.dtype == "int8"
+    if op.opcode != "CONV2D" or not kg.is_int8(op.inputs[0]):
+        return False
+    x, y, w = kg.tensors[op.inputs[0]], kg.tensors[op.outputs[0]], kg.tensors[op.inputs[1]]
+    if len(x.shape) != 4 or x.shape[0] != 1:
+        return False
+    _, C, H, W = x.shape
+    _, M, OH, OW = y.shape
+    KH, KW = w.shape[2], w.shape[3]
+    p = op.p
+    if p["group"] == C == M:
+        return (1 <= KH <= INPLACE_MAX_K and W <= INPLACE_MAX_W and OW <= W and OH <= H and p["stride_h"] >= 1
+                and p["stride_w"] >= 1 and p["dil_h"] == 1 and 0 <= p["pad_t"] < KH)
+    return (p["group"] == 1 and KH == KW == 1 and p["stride_h"] == p["stride_w"] == 1 and p["pad_t"] == 0
+            and p["pad_l"] == 0 and OH == H and OW == W and C <= INPLACE_MAX_C)
+
+
 def plan_arena(kg: KGraph, prog: Program, peak: bool = True) -> ArenaPlan:
     tn = lambda t: f"t{t}"  # noqa: E731
     sizes = {tn(t.index): t.nbytes for t in kg.tensors if not t.is_const}
@@ -59,7 +83,11 @@ def plan_arena(kg: KGraph, prog: Program, peak: bool = True) -> ArenaPlan:
     gout = [tn(t) for t in kg.art.outputs]
     # a RESHAPE may alias its input only where the planner sees the input die; the names are
     # the forward's, so the rule is the compiler's own
-    offsets, dyn = memplan.plan(kops, sizes, gin, gout)
+    # In place (the kernels of native/src/kernels/scalar/inplace-i8-scalar.c): the input is
+    # rewritten before every step, so it need not outlive its last reader.
+    trained = {u.op for u in prog.layers}
+    inplace = [op.index for op in kg.ops if op.index not in trained and inplace_ok(kg, op)]
+    offsets, dyn = memplan.plan(kops, sizes, gin, gout, inplace=inplace, keep_inputs=False)
 
     # live bytes per class at each instant (for the report)
     first, last = {}, {}
@@ -67,21 +95,20 @@ def plan_arena(kg: KGraph, prog: Program, peak: bool = True) -> ArenaPlan:
         for t in op.inputs + op.outputs:
             first.setdefault(t, k)
             last[t] = max(last.get(t, k), k)
-    for t in gin:
-        first[t] = -1
     for t in gout:
         last[t] = len(kops)
     best, peak_cls = -1, {"activations": 0, "saved_activations": 0, "gradients": 0}
     for k in (range(len(kops)) if peak else ()):
         cls = {"activations": 0, "saved_activations": 0, "gradients": 0}
+        at: dict[int, tuple[int, str]] = {}  # tensors at one offset and instant are in-place aliases: count once
         for t, f in first.items():
-            if t in sizes and f <= k <= last[t]:
-                if t.startswith("g"):
-                    cls["gradients"] += sizes[t]
-                elif last[t] >= n_fwd and t not in gout:
-                    cls["saved_activations"] += sizes[t]
-                else:
-                    cls["activations"] += sizes[t]
+            if t in sizes and f <= k <= last[t] and sizes[t] > 0:
+                c = "gradients" if t.startswith("g") else \
+                    "saved_activations" if last[t] >= n_fwd and t not in gout else "activations"
+                if sizes[t] > at.get(offsets[t], (0, ""))[0]:
+                    at[offsets[t]] = (sizes[t], c)
+        for sz, c in at.values():
+            cls[c] += sz
         tot = sum(cls.values())
         if tot > best:
             best, peak_cls = tot, cls

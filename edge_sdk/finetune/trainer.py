@@ -148,12 +148,42 @@ class Trainer:
         out = [(k.encode(), bytes(cnst) if k == "CNST" else self.data[o:o + s]) for k, (o, s) in secs.items()]
         return pack(out, struct.unpack_from("<Q", self.data, 24)[0])
 
+    def inference_artifact(self) -> bytes:
+        """The updated weights as a plain inference artifact: the compiler's own arena plan
+        (forward only, graph inputs kept, no in-place) and arena size, no TRNP section."""
+        from types import SimpleNamespace
+
+        from ..artifact import layout as L
+        from ..compile import memplan
+
+        data = self.updated_artifact()
+        kg = KGraph(data)
+        tn = lambda t: f"t{t}"  # noqa: E731
+        sizes = {tn(t.index): t.nbytes for t in kg.tensors if not t.is_const}
+        kops = [SimpleNamespace(opcode=op.opcode, inputs=[tn(t) for t in op.inputs if t is not None],
+                                outputs=[tn(t) for t in op.outputs]) for op in kg.ops]
+        offsets, arena = memplan.plan(kops, sizes, [tn(t) for t in kg.art.inputs], [tn(t) for t in kg.art.outputs])
+        out = []
+        for k, (o, s) in sections(data).items():
+            if k == "TRNP":
+                continue
+            body = bytearray(data[o:o + s])
+            if k == "TENS":
+                for t in kg.tensors:
+                    if not t.is_const:
+                        struct.pack_into("<Q", body, t.index * L.TENSOR.size + 32, offsets.get(tn(t.index), 0))
+            out.append((k.encode(), bytes(body)))
+        return pack(out, arena)
+
     def _trnp(self) -> bytes:
         o, s = sections(self.data)["TRNP"]
         return self.data[o:o + s]
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, keep_plan: bool = False) -> Path:
+        """Write the updated model: an inference artifact with the inference arena size
+        (default), or with keep_plan=True the plan artifact (training arena, TRNP) that a
+        Trainer can resume from."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(self.updated_artifact())
+        p.write_bytes(self.updated_artifact() if keep_plan else self.inference_artifact())
         return p

@@ -11,7 +11,7 @@
 extern uint8_t __model_slot_start[], __model_slot_end[], __arena_start[], __arena_end[], __data_start[], __bss_end[];
 uint32_t esdk_crc32(const uint8_t *p, size_t n);
 
-#define MODEL_CTX_BYTES 10240
+#define MODEL_CTX_BYTES 8704 /* esdk_model_size() on cortex-m7 is 8496 */
 #define TRAINER_CTX_BYTES 256
 static uint8_t g_mctx[MODEL_CTX_BYTES] __attribute__((aligned(16)));
 static uint8_t g_tctx[TRAINER_CTX_BYTES] __attribute__((aligned(16)));

@@ -86,6 +86,14 @@ typedef struct {
 void esdk_resize_f32_scalar(const esdk_resize_args *a, const float *x, float *y);
 void esdk_resize_i8_scalar(const esdk_resize_args *a, const int8_t *x, int8_t *y);
 
+/* in-place kernels (y == x): inplace-i8-scalar.c; the limits bound their stack buffers */
+#define ESDK_INPLACE_MAX_K 5
+#define ESDK_INPLACE_MAX_W 128
+#define ESDK_INPLACE_MAX_C 256
+int esdk_dwconv_i8_inplace_ok(const esdk_conv_args *a);
+int esdk_conv1x1_i8_inplace_ok(const esdk_conv_args *a);
+int esdk_dwconv_i8_inplace(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+int esdk_conv1x1_i8_inplace(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 void esdk_quantize_f32_scalar(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
 void esdk_dequantize_i8_scalar(const int8_t *x, float *y, int64_t n, float scale, int32_t zp);
 void esdk_requantize_i8_scalar(const int8_t *x, int8_t *y, int64_t n, int32_t zx, int32_t zy, int32_t mult,
@@ -112,6 +120,8 @@ typedef struct {
   /* QUANTIZE / DEQUANTIZE, bit-exact with quant-scalar.c (x86 int8 work); never decline */
   void (*quantize_f32)(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
   void (*dequantize_i8)(const int8_t *x, float *y, int64_t n, float scale, int32_t zp);
+  /* BINARY f32 (x86 fp32 work): may decline (returns 0) a stride pattern or kind */
+  int (*binary_f32)(const esdk_binary_args *a, const float *A, const float *B, float *Y);
 } esdk_isa_kernels;
 
 extern const esdk_isa_kernels esdk_kernels_scalar;

@@ -44,6 +44,7 @@ struct esdk_model {
   const esdk_isa_kernels *isa;
   int n_threads;
   char err[ESDK_ERR_LEN];
+  int run_failed; /* set by an op that could not run; esdk_invoke then returns an error */
   uint8_t defined[ESDK_MAX_TENSORS / 8];
 };
 

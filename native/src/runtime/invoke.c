@@ -170,6 +170,19 @@ static void op_conv(ictx *c, int transpose) {
   a->qmax = esdk_op_pi(m, op, CP_QMAX);
   quant_fields(c, 3, a->M, &a->zx, &a->zy, &a->mult, &a->shift, &a->qstride);
   j.kind = transpose ? 2 : (c->t[0].dtype == DT_I8 ? 1 : 0);
+  if (j.kind == 1 && c->p[0] == c->y) { /* planned in place (memplan `inplace`): serial in-place kernel */
+    a->m0 = 0;
+    a->m1 = a->M;
+    if (!esdk_dwconv_i8_inplace(a, (const int8_t *)c->p[0], (const int8_t *)c->p[1], (const int32_t *)c->p[2],
+                                (int8_t *)c->y) &&
+        !esdk_conv1x1_i8_inplace(a, (const int8_t *)c->p[0], (const int8_t *)c->p[1], (const int32_t *)c->p[2],
+                                 (int8_t *)c->y))
+    {
+      esdk_set_error(m, "conv output aliases its input but no in-place kernel takes this shape");
+      m->run_failed = 1;
+    }
+    return;
+  }
   esdk_parallel_for(m, a->M, transpose ? a->M / a->group : 1, run_chan, &j);
 }
 
@@ -286,7 +299,7 @@ static void op_binary(ictx *c) {
   a.zy = c->t[7].zp;
   if (c->t[0].dtype == DT_I8)
     esdk_binary_i8_scalar(&a, (const int8_t *)c->p[0], (const int8_t *)c->p[1], (int8_t *)c->y);
-  else
+  else if (!(m->isa->binary_f32 && m->isa->binary_f32(&a, (const float *)c->p[0], (const float *)c->p[1], (float *)c->y)))
     esdk_binary_f32_scalar(&a, (const float *)c->p[0], (const float *)c->p[1], (float *)c->y);
 }
 
@@ -445,7 +458,7 @@ static void run_op(esdk_model *m, const esdk_op *op) {
       break;
     }
     case OP_QUANTIZE:
-      if (m->isa->quantize_f32)
+      if (m->isa->quantize_f32 && c.p[0] != c.y) /* in place: the forward scalar loop is safe */
         m->isa->quantize_f32((const float *)c.p[0], (int8_t *)c.y, (int64_t)esdk_nelem(&c.t[0]), c.t[7].scale,
                              c.t[7].zp);
       else
@@ -480,7 +493,11 @@ esdk_status esdk_invoke(esdk_model *m) {
     static uint8_t empty[64]; /* zero-size arena: tensors still need a base address */
     m->arena = empty;
   }
-  for (i = 0; i < m->n_ops; i++) esdk_invoke_op(m, i);
+  m->run_failed = 0;
+  for (i = 0; i < m->n_ops; i++) {
+    esdk_invoke_op(m, i);
+    if (m->run_failed) return ESDK_ERR_UNSUPPORTED; /* never hand back outputs computed past a failed op */
+  }
   return ESDK_OK;
 }
 

@@ -25,10 +25,12 @@ esdk_status esdk_profile(esdk_model *m, uint64_t *ns_per_op, int32_t n) {
     for (i = 0; (int32_t)i < n; i++) ns_per_op[i] = 0;
     return esdk_invoke(m);
   }
+  m->run_failed = 0;
   for (i = 0; i < m->n_ops; i++) {
     uint64_t t0 = now_ns();
     esdk_invoke_op(m, i);
     if ((int32_t)i < n) ns_per_op[i] = now_ns() - t0;
+    if (m->run_failed) return ESDK_ERR_UNSUPPORTED;
   }
   return ESDK_OK;
 }

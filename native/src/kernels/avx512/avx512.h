@@ -19,6 +19,8 @@ int esdk_conv1x1_f32_avx512(const esdk_conv_args *a, const float *x, const float
 int esdk_dwconv3x3_f32_plane_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y);
+int esdk_conv2d_f32_patch_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
+int esdk_binary_f32_avx512(const esdk_binary_args *a, const float *A, const float *B, float *Y);
 int esdk_conv2d_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_fc_f32_avx512(const esdk_fc_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_conv1x1_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);

@@ -87,6 +87,8 @@ T512 int esdk_conv2d_f32_avx512(const esdk_conv_args *a, const float *x, const f
   int64_t n, oh, ow0, m;
   __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
   tile_ctx t;
+  /* short reductions (first layer): gather a patch once, then a small register-tiled GEMM */
+  if (esdk_conv2d_f32_patch_avx512(a, x, w, b, y)) return 1;
   if (a->KW > MAXKW) return 0;
   t.a = a;
   t.cg = cg;

@@ -6,7 +6,6 @@
 #include "../../runtime/fixedpoint.h"
 #if defined(__x86_64__) || defined(_M_X64)
 
-int esdk_dw_plane_max_ow = 64; /* tuning knob, read by bench */
 static float dw_scalar(const esdk_conv_args *a, const float *xc, const float *wc, float bias, int64_t oh, int64_t ow) {
   float acc = bias;
   int64_t kh, kw;
@@ -70,7 +69,7 @@ T512 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, cons
   __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
   if (a->sw != 1 && a->sw != 2) return 0;
   /* small maps: padded-plane kernel (no border code, junk columns instead of empty lanes) */
-  if (a->OW <= esdk_dw_plane_max_ow && esdk_dwconv3x3_f32_plane_avx512(a, x, w, b, y)) return 1;
+  if (a->OW <= 64 && esdk_dwconv3x3_f32_plane_avx512(a, x, w, b, y)) return 1;
   /* narrow maps (DS-CNN's 5-wide rows) are mostly border columns, which this kernel does in
      scalar code; the general direct conv masks borders in-vector instead */
   if (a->OW < 16) return 0;

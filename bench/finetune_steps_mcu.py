@@ -1,0 +1,79 @@
+"""Guest instructions per training step on the emulated cortex-m7 (qemu mps2-an500 with
+-icount shift=0: the firmware's SysTick timer counts 1 ns per instruction, so m-step-us x 1000
+is the step's instruction count). Digits: full update vs sparse updates at budgets where the
+planner picks a channel subset; MobileNetV2-w0.35 from bench/finetune_mobilenet.py --board
+(build/finetune/mobilenet_report.json) when it has run.
+
+    python bench/finetune_steps_mcu.py [--write]   # --write: docs/performance.md finetune block
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+OUT = ROOT / "build" / "finetune"
+
+
+def main() -> None:
+    from finetune_digits import LR, MODEL, splits
+
+    from edge_sdk.finetune import Trainer, plan
+    from edge_sdk.finetune.board import Board, build_firmware
+
+    build_firmware()
+    s = splits()
+    rows = []
+    for upd, kb in [("full", 256), ("sparse", 28), ("sparse", 24), ("last:1", 256)]:
+        p = plan(str(MODEL), budget_kb=kb, target="cortex-m7", update=upd, lr=LR,
+                 calibration=(s["ft_x"][:16], s["ft_y"][:16]))
+        path = p.save(OUT / f"steps_{upd.replace(':', '')}_{kb}.esm")
+        flash = OUT / "steps_flash.img"
+        flash.unlink(missing_ok=True)
+        tr = Trainer(p)
+        with Board(path, flash) as b:
+            ins = [b.train(s["ft_x"][i], s["ft_y"][i])["us"] * 1000 for i in range(4)]
+            for i in range(4):
+                tr.step(s["ft_x"][i], s["ft_y"][i])
+            same = b.params() == tr.params()
+            mem = b.mem()
+        what = ", ".join(f"{l['name'].split('/')[1] if '/' in l['name'] else l['name']}:"
+                         f"{'w' + str(l['channels']) + '/' + str(l['of']) if l['channels'] else ''}{'+b' if l['bias'] else ''}"
+                         for l in p.report["layers"])
+        rows.append((f"digits, {upd} ({kb} KB plan)", what, min(ins), max(ins), mem["peak"], same))
+        print(rows[-1])
+    rep = OUT / "mobilenet_report.json"
+    if rep.exists():
+        r = json.loads(rep.read_text())
+        if "board" in r:
+            ins = [st["instructions"] for st in r["board"]["steps"]]
+            what = ", ".join(f"{l['name'].split('/')[-2] if '/' in l['name'] else l['name']}:"
+                             f"{'w' + str(l['channels']) + '/' + str(l['of']) if l['channels'] else ''}{'+b' if l['bias'] else ''}"
+                             for l in r["plan"]["layers"])
+            rows.append(("MobileNetV2-w0.35 128x128, sparse (256 KB plan)", what, min(ins), max(ins),
+                         r["board"]["mem"]["peak"], r["board"]["params_equal"]))
+    lines = ["Training step on the emulated cortex-m7 (qemu 7.2 mps2-an500, `-icount shift=0`, SysTick counts "
+             "guest instructions; our int8 kernels, fp32 backward, batch 1). `python bench/finetune_steps_mcu.py --write`.",
+             "", "| model / update | updated (layer:weights channels +b biases) | instructions per step (min..max of steps) "
+             "| measured SRAM peak | board params == host |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r[0]} | {r[1]} | {r[2] / 1e6:.2f} M .. {r[3] / 1e6:.2f} M | {r[4] / 1024:.1f} KB | {r[5]} |")
+    table = "\n".join(lines)
+    print(table)
+    if "--write" in sys.argv:
+        doc = ROOT / "docs" / "performance.md"
+        text = doc.read_text()
+        block = "<!-- finetune:begin -->\n" + table + "\n<!-- finetune:end -->"
+        if "<!-- finetune:begin -->" in text:
+            text = re.sub(r"<!-- finetune:begin -->.*?<!-- finetune:end -->", lambda m: block, text, flags=re.S)
+        else:
+            text = text.rstrip("\n") + "\n\n## On-device fine-tuning (emulated cortex-m7)\n" + block + "\n"
+        doc.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

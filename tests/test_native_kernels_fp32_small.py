@@ -1,0 +1,128 @@
+"""fp32 x86 kernels added for small maps and short reductions, at every ISA level against
+float64 numpy: the padded-plane depthwise 3x3 (stride 1/2, any pads, OW <= 64), the patch
+GEMM for convolutions with C*KH*KW <= 64 (row tiles with plain / stride-2 loads / gathers,
+and flattened tiles for rows narrower than 32), the 1x1-block SpMM with up-to-128-pixel
+tiles (P across tile counts and remainders, density 0 / 100%, empty rows), and the
+vectorised BINARY f32 (same shape, per-channel / scalar / two-sided broadcast, every kind,
+activation clamp). Correctness only."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+native_harness = pytest.importorskip("native_harness")
+from native_harness import Graph, ISAS, lib  # noqa: E402
+
+if lib is None:
+    pytest.skip("native runtime not built", allow_module_level=True)
+
+from test_native_kernels import close, conv_ref, make_bcsr  # noqa: E402
+
+ISA = list(ISAS)
+
+CONV = [
+    # C, M, H, W, KH, KW, stride, pads (t, l, b, r), dil, group
+    (7, 7, 14, 14, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 7),      # dw plane 14x14
+    (9, 9, 7, 7, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 9),        # dw plane 7x7
+    (6, 6, 28, 28, 3, 3, (2, 2), (0, 0, 1, 1), (1, 1), 6),      # dw plane s2, TF pads
+    (5, 5, 15, 13, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 5),      # dw plane s2, odd H/W
+    (4, 4, 56, 56, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 4),      # dw plane s2, 4 phase planes
+    (3, 3, 60, 61, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 3),      # dw plane, OW 61
+    (4, 4, 10, 12, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 4),      # dw plane, no padding
+    (3, 3, 9, 11, 3, 3, (1, 1), (2, 1, 0, 2), (1, 1), 3),       # dw plane, asymmetric pads
+    (2, 2, 1, 1, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),        # dw plane, 1x1 map
+    (3, 16, 40, 70, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),     # patch, row tiles, stride 2 (35 wide)
+    (3, 13, 20, 50, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),     # patch, stride 1, M = 8 + 4 + 1
+    (2, 8, 30, 100, 3, 3, (3, 3), (1, 1, 1, 1), (1, 1), 1),     # patch, stride 3 (gathers), 33 wide
+    (3, 12, 33, 80, 5, 5, (2, 2), (2, 2, 2, 2), (1, 1), 1),     # patch, 5x5/s2, KK 75 > 64: declined
+    (2, 8, 40, 90, 3, 3, (2, 2), (2, 2, 2, 2), (2, 2), 1),      # patch, dilation with stride 2
+    (1, 64, 49, 10, 10, 4, (2, 2), (4, 1, 5, 2), (1, 1), 1),    # DS-CNN first conv: flattened tiles
+    (4, 9, 11, 7, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),       # flattened, 77 px, M 9
+    (3, 32, 224, 64, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),    # first layer (cut to 64 wide)
+]
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("case", range(len(CONV)))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_small(isa, case, threads):
+    C, M, H, W, KH, KW, stride, pads, dil, group = CONV[case]
+    rng = np.random.default_rng(300 + case)
+    x = rng.standard_normal((1 + case % 2, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((M, C // group, KH, KW)).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    ref = np.clip(conv_ref(x, w, b, stride, pads, dil, group), -1.0, 2.0)
+    g = Graph()
+    xi, wi, bi = g.input("x", x), g.const("w", w), g.const("b", b)
+    yi = g.output("y", "float32", ref.shape)
+    g.op("CONV2D", [xi, wi, bi], [yi], stride_h=stride[0], stride_w=stride[1], pad_t=pads[0], pad_l=pads[1],
+         pad_b=pads[2], pad_r=pads[3], dil_h=dil[0], dil_w=dil[1], group=group, act=2, act_min=-1.0, act_max=2.0)
+    close(ref, g.run(isa, threads)[0])
+
+
+# P: 1, 15, 16, 17, 127, 128, 129 (2 tiles), 196 (2 x 98 -> 112 + 84), 257 (3 tiles), 784
+SPMM_P = [(1, 1), (3, 5), (4, 4), (1, 17), (1, 127), (8, 16), (3, 43), (14, 14), (1, 257), (28, 28)]
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("hw", SPMM_P)
+@pytest.mark.parametrize("dens", [0.0, 0.1, 0.5, 1.0])
+def test_spmm_unstructured_tiles(isa, hw, dens):
+    H, W = hw
+    K, M = 37, 11
+    rng = np.random.default_rng(H * 13 + W + int(dens * 10))
+    dense = make_bcsr(rng, M, K, 1, 1, dens, np.float32)[3]
+    dense[3] = 0  # an empty row whatever the density
+    rp2 = np.concatenate([[0], np.cumsum([np.count_nonzero(r) for r in dense])]).astype(np.uint32)
+    ci2 = np.concatenate([np.nonzero(r)[0] for r in dense] + [np.zeros(0, np.int64)]).astype(np.uint32)
+    vals2 = np.concatenate([r[r != 0] for r in dense] + [np.zeros(0, np.float32)]).astype(np.float32)
+    if vals2.size == 0:
+        ci2, vals2 = np.zeros(1, np.uint32), np.zeros(1, np.float32)
+    x = rng.standard_normal((2, K, H, W)).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    ref = np.einsum("mk,nkhw->nmhw", dense.astype(np.float64), x.astype(np.float64)) + b.reshape(1, -1, 1, 1)
+    ref = np.clip(ref, -1.0, 1.5)
+    for threads in (1, 2):
+        g = Graph()
+        xi = g.input("x", x)
+        ins = [xi, g.const("v", vals2.reshape(-1, 1, 1)), g.const("rp", rp2), g.const("ci", ci2), g.const("b", b)]
+        yi = g.output("y", "float32", ref.shape)
+        g.op("SPARSE_CONV1X1", ins, [yi], block_r=1, block_c=1, rows=M, cols=K, act=2, act_min=-1.0, act_max=1.5)
+        close(ref, g.run(isa, threads)[0])
+
+
+BCAST = [
+    ((2, 5, 7, 9), (2, 5, 7, 9)),      # same shape: one flat loop
+    ((1, 16, 6, 5), (1, 16, 1, 1)),    # per-channel (squeeze-excite scale)
+    ((1, 16, 1, 1), (1, 16, 6, 5)),    # per-channel on the left
+    ((3, 4, 17), (1,)),                # scalar
+    ((3, 1, 17), (1, 5, 1)),           # two-sided broadcast
+    ((2, 3, 4, 33), (4, 1)),           # inner dim broadcast (stride 0 inner)
+    ((1, 1, 1, 1), (1, 1, 1, 1)),      # one element
+]
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("kind", [0, 1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("shapes", range(len(BCAST)))
+@pytest.mark.parametrize("act", [0, 1])
+def test_binary_f32_vector(isa, kind, shapes, act):
+    sa, sb = BCAST[shapes]
+    rng = np.random.default_rng(kind * 10 + shapes)
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    if kind == 3:
+        b = np.where(np.abs(b) < 0.1, 0.5, b).astype(np.float32)
+    if kind == 4:
+        a = np.abs(a).astype(np.float32) + 0.1
+    fa, fb = a.astype(np.float64), b.astype(np.float64)
+    ref = [lambda: fa + fb, lambda: fa - fb, lambda: fa * fb, lambda: fa / fb, lambda: np.power(fa, fb),
+           lambda: np.maximum(fa, fb), lambda: np.minimum(fa, fb), lambda: np.where(fa < 0, fa * fb, fa)][kind]()
+    ref = np.broadcast_to(ref, np.broadcast_shapes(sa, sb))
+    if act:
+        ref = np.maximum(ref, 0)
+    g = Graph()
+    ai, bi = g.input("a", a), g.const("b", b)
+    yi = g.output("y", "float32", ref.shape)
+    g.op("BINARY", [ai, bi], [yi], kind=kind, act=act)
+    close(ref, g.run(isa)[0])
