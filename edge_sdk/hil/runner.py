@@ -170,7 +170,10 @@ class Runner:
             rec["latency_ms"].update(measure.summary(lat), windows=lat,
                                      source={"mcu": "device clock (m-lap-us)", "host": "in-process clock around the invoke loop"}.get(
                                          d.kind, "bench program clock on device"))
-            if dev.emulate and d.kind != "mcu":
+            if dev.emulate and d.kind == "mcu":
+                rec["latency_ms"]["source"] += (" (emulated under qemu -icount shift=0: 1 guest instruction = 1 ns,"
+                                                 " not the board's speed)")
+            elif dev.emulate:
                 rec["latency_ms"]["source"] += " (emulated under qemu-user: wall time, not the board's speed)"
             en = [r["energy_uj"] for r in rec["windows"] if r["energy_uj"] is not None]
             rec["energy_uj"].update(measure.summary(en), windows=en, source=meter.source,

@@ -7,6 +7,7 @@ import re
 from html import escape
 
 from . import svg
+from .summary import latency_sources
 
 CSS = ("body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
        "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}th{background:#f0f0f0}"
@@ -54,6 +55,7 @@ def render_html(report: dict, baseline: dict | None = None) -> str:
                  f"<td>{_n(lat['median'])} [{_n(lat['min'])}, {_n(lat['max'])}]</td><td>{e}</td>"
                  f"<td>{_n(r['fidelity']['max_rel_err'], 3)}</td><td class='{r['status']}'>{r['status']}{err}</td></tr>")
     h.append("</table>")
+    h += [f"<p class='note'>latency on {escape(d)}: {escape(src)}</p>" for d, src in latency_sources(report)]
 
     measured = [r for r in res if r["latency_ms"]["windows"]]
     h.append("<h2>Latency distribution per device</h2><p class='note'>dots: windows (window duration / N, device "

@@ -8,6 +8,16 @@ def _n(v, d=3):
     return "–" if v is None else f"{v:.{d}g}"
 
 
+def latency_sources(report: dict) -> list[tuple[str, str]]:
+    """(device, where its latency came from), once per device: emulated clocks must say so."""
+    seen: dict[str, str] = {}
+    for r in report["results"]:
+        src = r["latency_ms"].get("source")
+        if src and r["device"] not in seen:
+            seen[r["device"]] = src
+    return list(seen.items())
+
+
 def render_summary(report: dict, baseline: dict | None = None) -> str:
     c = report["counts"]
     p = report["provenance"]
@@ -27,4 +37,6 @@ def render_summary(report: dict, baseline: dict | None = None) -> str:
                    f"| {e} | {_n(r['fidelity']['max_rel_err'], 2)} | {status} |")
     out.append("")
     out.append("Energy: *measured* = a power meter, *estimated* = instructions x energy per instruction (emulated boards).")
+    for device, source in latency_sources(report):
+        out.append(f"Latency on {device}: {source}.")
     return "\n".join(out) + "\n"
