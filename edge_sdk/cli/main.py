@@ -34,6 +34,9 @@ def export(
     """Import, prune, quantize and pack a model into one validated artifact."""
     from ..data import parse_shape_args
     from ..export import export as do_export, save_report
+    from ..moe.export import cli_export, is_moe_dir  # MoE: a Hugging Face-style directory (docs/moe.md)
+    if is_moe_dir(model):
+        return cli_export(model, out, quantize, report)
 
     with tables.progress_bar() as bar:
         art = do_export(model, sparsity=sparsity, pattern=pattern, quantize=quantize, calibration=calibration,
@@ -187,6 +190,10 @@ _register_hil(app)
 from .finetune_cmd import register as _register_ft  # noqa: E402  (edge-sdk finetune plan|run)
 
 _register_ft(app)
+
+from .generate_cmd import register as _register_gen  # noqa: E402  (edge-sdk generate: MoE)
+
+_register_gen(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ NATIVE = ROOT / "native"
 HEADER = NATIVE / "include" / "edge_sdk.h"
 PROFILE_HEADER = NATIVE / "include" / "edge_sdk_profile.h"  # host-only API (ESDK_WITH_PROFILE)
 TRAIN_HEADER = NATIVE / "include" / "edge_sdk_train.h"  # on-device training (edge_sdk.finetune)
+MOE_HEADER = NATIVE / "include" / "edge_sdk_moe.h"  # mixture-of-experts decoder (edge_sdk.moe)
 
 
 def _cdef_from_header(text: str) -> str:
@@ -34,10 +35,11 @@ def _sources() -> list[str]:
 
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_from_header(HEADER.read_text()) + "\n" + _cdef_from_header(PROFILE_HEADER.read_text())
-               + "\n" + _cdef_from_header(TRAIN_HEADER.read_text()))
+               + "\n" + _cdef_from_header(TRAIN_HEADER.read_text())
+               + "\n" + _cdef_from_header(MOE_HEADER.read_text()))
 ffibuilder.set_source(
     "edge_sdk.runtime._esdk",
-    '#include "edge_sdk.h"\n#include "edge_sdk_profile.h"\n#include "edge_sdk_train.h"\n',
+    '#include "edge_sdk.h"\n#include "edge_sdk_profile.h"\n#include "edge_sdk_train.h"\n#include "edge_sdk_moe.h"\n',
     sources=_sources(),
     include_dirs=[str(NATIVE / "include")],
     extra_compile_args=["-O3", "-std=c99", "-DESDK_WITH_PTHREADS", "-DESDK_WITH_PROFILE", "-fno-strict-aliasing"],

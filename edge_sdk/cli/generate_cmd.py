@@ -1,0 +1,69 @@
+"""`edge-sdk generate ART --experts BUNDLE --prompt "..." --max-tokens N --expert-cache-mb M [--stats]`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EdgeSdkError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def generate(
+        artifact: Path = typer.Argument(..., help="MoE artifact (.esmoe, from edge-sdk export MODEL_DIR)"),
+        experts: Optional[Path] = typer.Option(None, "--experts", help="expert bundle (.esmx; default: beside the artifact)"),
+        prompt: Optional[str] = typer.Option(None, "--prompt", help="prompt text (byte-level models)"),
+        prompt_ids: Optional[str] = typer.Option(None, "--prompt-ids", help="prompt as token ids: 1,2,3"),
+        max_tokens: int = typer.Option(64, "--max-tokens", help="token budget"),
+        expert_cache_mb: Optional[float] = typer.Option(None, "--expert-cache-mb", help="RAM for the expert cache (default: all experts resident)"),
+        policy: str = typer.Option("lfu", help="cache policy: lru | lfu (LFU with decay)"),
+        no_prefetch: bool = typer.Option(False, "--no-prefetch", help="demand reads only"),
+        buffered: bool = typer.Option(False, "--buffered", help="read through the page cache (no O_DIRECT)"),
+        mmap_baseline: bool = typer.Option(False, "--mmap", help="memory-map the bundle instead (baseline)"),
+        temperature: float = typer.Option(0.0, help="0 = greedy"),
+        top_k: int = typer.Option(0, "--top-k", help="sample from the k best tokens (0 = all)"),
+        seed: int = typer.Option(0, help="sampling seed"),
+        stats: bool = typer.Option(False, "--stats", help="print tokens/s, hit rate, prediction, MiB/token, stalls"),
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    ):
+        """Generate text with a mixture-of-experts model, streaming experts from flash."""
+        from ..moe.generator import Generator
+
+        if max_tokens < 0:
+            raise EdgeSdkError("--max-tokens must be >= 0")
+        if (prompt is None) == (prompt_ids is None):
+            raise EdgeSdkError("give exactly one of --prompt and --prompt-ids")
+        if expert_cache_mb is not None and expert_cache_mb <= 0:
+            raise EdgeSdkError("--expert-cache-mb must be > 0")
+        mode = "mmap" if mmap_baseline else ("resident" if expert_cache_mb is None else "stream")
+        if prompt_ids is not None:
+            try:
+                ids = [int(t) for t in prompt_ids.replace(" ", "").split(",") if t]
+            except ValueError:
+                raise EdgeSdkError("--prompt-ids must be comma-separated integers") from None
+        with Generator(artifact, experts, expert_cache_mb=expert_cache_mb, mode=mode, policy=policy,
+                       prefetch=not no_prefetch, direct=not buffered) as gen:
+            src = prompt if prompt is not None else ids
+            n_prompt = len(gen.encode(src)) if isinstance(src, str) else len(src)
+            gen.max_seq = max(gen.max_seq, 0)
+            if n_prompt + max_tokens > gen.max_seq:
+                raise EdgeSdkError(f"prompt + max tokens exceed the context ({gen.max_seq})")
+            res = gen.generate(src, max_tokens, temperature=temperature, top_k=top_k, seed=seed)
+            if as_json:
+                typer.echo(json.dumps({"tokens": res.tokens, "text": res.text, "stats": res.stats}, indent=2))
+                return
+            typer.echo(res.text if res.text is not None else " ".join(map(str, res.tokens)))
+            if stats:
+                s = res.stats
+                pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+                typer.echo(f"--- {s['tokens']} tokens ({n_prompt} prompt + {len(res.tokens)} new) in "
+                           f"{res.seconds:.2f} s: {s['tokens_per_s']:.2f} tokens/s, mode {mode}"
+                           + (f", cache {expert_cache_mb:g} MiB ({gen.cache_slots} experts of "
+                              f"{gen.expert_bytes / 1024:.0f} KiB), policy {policy}" if mode == 'stream' else ""), err=True)
+                typer.echo(f"cache hit rate {pct(s['hit_rate'])} ({s['hits']} hits, {s['late']} late, {s['misses']} misses "
+                           f"of {s['expert_uses']}); prediction precision {pct(s['precision'])}, recall {pct(s['recall'])}", err=True)
+                typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads); stalls {s['stalls']} "
+                           f"totalling {s['stall_s'] * 1000:.1f} ms", err=True)

@@ -1,0 +1,80 @@
+"""`edge-sdk export MODEL_DIR -o OUT.esmoe`: a Hugging Face-style MoE directory to a dense
+artifact (OUT.esmoe) and an expert bundle (OUT.esmx)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgeSdkError
+from .format import QUANT, write_artifact, write_bundle
+
+
+def is_moe_dir(path: Path) -> bool:
+    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
+
+
+def bundle_path(artifact: str | Path) -> Path:
+    return Path(artifact).with_suffix(".esmx")
+
+
+def pad_experts(experts, d_ff_new: int, seed: int = 0):
+    """Grow each expert to d_ff_new hidden units without changing its function: the extra
+    gate/up rows are random, the matching down columns are zero (I/O benchmarks)."""
+    rng = np.random.default_rng(seed)
+
+    def get(l, e):
+        g, u, d = experts(l, e)
+        F, D = g.shape
+        if d_ff_new < F:
+            raise EdgeSdkError("d_ff_new must be >= the expert's d_ff")
+        extra = d_ff_new - F
+        r = np.random.default_rng([seed, l, e])
+        g2 = np.concatenate([g, r.standard_normal((extra, D), dtype=np.float32) * 0.05], 0)
+        u2 = np.concatenate([u, r.standard_normal((extra, D), dtype=np.float32) * 0.05], 0)
+        d2 = np.concatenate([d, np.zeros((D, extra), np.float32)], 1)
+        return g2, u2, d2
+    del rng
+    return get
+
+
+def export_moe(cfg, dense, experts, out: str | Path, bundle: str | Path | None = None) -> dict:
+    out = Path(out)
+    bundle = Path(bundle) if bundle else bundle_path(out)
+    if out.resolve() == bundle.resolve():
+        raise EdgeSdkError("the artifact and the expert bundle must be different files")
+    na = write_artifact(out, cfg, dense)
+    nb = write_bundle(bundle, cfg, experts)
+    return {"artifact": str(out), "artifact_bytes": na, "bundle": str(bundle), "bundle_bytes": nb,
+            "experts": cfg.n_layers * cfg.n_experts, "quant": cfg.expert_quant}
+
+
+def export_dir(model_dir: str | Path, out: str | Path, quantize: str = "int8", bundle: str | Path | None = None,
+               d_ff_scale: int = 1) -> dict:
+    from .hf import HFModel
+
+    q = {"none": "int8", "int8": "int8", "int4": "int4", "f32": "f32"}.get(quantize)
+    if q is None:
+        raise EdgeSdkError(f"MoE export: --quantize must be int8, int4 or f32, not {quantize!r}")
+    m = HFModel(model_dir, QUANT[q])
+    cfg, experts = m.cfg, m.expert
+    if cfg.expert_quant == 2 and (cfg.d_model % 2 or cfg.d_ff_expert % 2):
+        raise EdgeSdkError("int4 experts need even d_model and d_ff")
+    if d_ff_scale > 1:
+        experts = pad_experts(experts, cfg.d_ff_expert * d_ff_scale)
+        cfg.d_ff_expert *= d_ff_scale
+    cfg.extra.setdefault("source", str(model_dir))
+    return export_moe(cfg, m.dense(), experts, out, bundle)
+
+
+def cli_export(model_dir, out, quantize: str, report=None) -> None:
+    """The `edge-sdk export DIR -o OUT` path for MoE directories (--quantize none means int8)."""
+    import json
+
+    import typer
+
+    r = export_dir(model_dir, out, quantize=quantize)
+    if report:
+        Path(report).write_text(json.dumps(r, indent=2))
+    typer.echo(f"wrote {r['artifact']} ({r['artifact_bytes'] / 1e6:.2f} MB dense) and {r['bundle']} "
+               f"({r['experts']} experts, {r['bundle_bytes'] / 1e6:.2f} MB, {['f32', 'int8', 'int4'][r['quant']]})")

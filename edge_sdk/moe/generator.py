@@ -1,0 +1,230 @@
+"""edge_sdk.Generator: text generation with a MoE artifact whose experts stream from a
+bundle file into a bounded cache (native runtime, edge_sdk_moe.h)."""
+from __future__ import annotations
+
+import mmap
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
+from .format import config_from_dict, read_meta
+
+POLICIES = {"lru": 0, "lfu": 1}
+
+
+def _lib():
+    try:
+        from ..runtime._esdk import ffi, lib
+    except ImportError as e:
+        raise EdgeSdkError(f"the native runtime is not built ({e}); reinstall with 'pip install -e .'") from None
+    if not hasattr(lib, "esdk_moe_load"):
+        raise EdgeSdkError("the native runtime was built without MoE support; reinstall with 'pip install -e .'")
+    return ffi, lib
+
+
+def _aligned(ffi, nbytes: int, alignment: int):
+    raw = ffi.new("char[]", nbytes + alignment)
+    addr = int(ffi.cast("uintptr_t", raw))
+    return raw, ffi.cast("char *", raw) + ((-addr) % alignment)
+
+
+@dataclass
+class GenerationResult:
+    tokens: list
+    text: str | None
+    seconds: float
+    stats: dict = field(default_factory=dict)
+
+
+class Generator:
+    """Generator(artifact, experts=None, expert_cache_mb=None, mode="stream").
+
+    mode: "stream" (cache of expert_cache_mb filled by the I/O thread, O_DIRECT unless
+    direct=False), "resident" (whole bundle read into RAM), "mmap" (bundle memory-mapped,
+    pages faulted in by the kernel: the baseline). policy: "lru" or "lfu" (LFU with decay).
+    """
+
+    def __init__(self, artifact, experts=None, expert_cache_mb: float | None = None, mode: str = "stream",
+                 policy: str = "lfu", prefetch: bool = True, prefetch_extra: int = 0, direct: bool = True,
+                 max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95):
+        ffi, lib = _lib()
+        self._ffi, self._lib = ffi, lib
+        self.artifact = Path(artifact)
+        self.bundle = Path(experts) if experts else self.artifact.with_suffix(".esmx")
+        try:
+            data = self.artifact.read_bytes()
+        except OSError as e:
+            raise ArtifactError(f"cannot read artifact {self.artifact}: {e.strerror}") from None
+        self._data_raw, self._data = _aligned(ffi, max(len(data), 1), 64)
+        ffi.memmove(self._data, data, len(data))
+        self._m_raw, m = _aligned(ffi, lib.esdk_moe_size(), 64)
+        self._m = ffi.cast("esdk_moe *", m)
+        if lib.esdk_moe_load(self._m, self._data, len(data)) != 0:
+            raise ArtifactError(f"{self.artifact}: {self._err()}")
+        self.meta = read_meta(self.artifact)
+        self.config = config_from_dict(self.meta.get("config", {})) if self.meta.get("config") else None
+        cfg = ffi.new("esdk_moe_config *")
+        lib.esdk_moe_get_config(self._m, cfg)
+        self.vocab, self.n_layers, self.top_k = cfg.vocab, cfg.n_layers, cfg.top_k
+        self.n_experts = cfg.n_experts
+        self.max_seq = int(max_seq)
+        n = lib.esdk_moe_arena_size(self._m, self.max_seq)
+        self._arena_raw, self._arena = _aligned(ffi, n, 64)
+        self._check(lib.esdk_moe_set_arena(self._m, self._arena, n, self.max_seq))
+        # bundle header
+        try:
+            fsize = self.bundle.stat().st_size
+            with open(self.bundle, "rb") as f:
+                first = f.read(64)
+                hsize = lib.esdk_moe_bundle_header_size(first) if len(first) == 64 else 0
+                if hsize == 0:
+                    raise ArtifactError(f"{self.bundle} is not an edge-sdk expert bundle")
+                if hsize > 256 << 20:
+                    raise ArtifactError(f"{self.bundle}: implausible header size")
+                f.seek(0)
+                header = f.read(hsize)
+        except OSError as e:
+            raise ArtifactError(f"cannot read expert bundle {self.bundle}: {e.strerror}") from None
+        if lib.esdk_moe_set_bundle(self._m, header, len(header), fsize) != 0:
+            raise ArtifactError(f"{self.bundle}: {self._err()}")
+        self.expert_bytes = int(lib.esdk_moe_expert_bytes(self._m))
+        self.total_expert_bytes = self.expert_bytes * self.n_layers * self.n_experts
+        self.mode = mode
+        self._mmap = None
+        self._io = False
+        if mode == "resident":
+            self._xraw, self._x = _aligned(ffi, fsize, 4096)
+            with open(self.bundle, "rb") as f:
+                f.readinto(ffi.buffer(self._x, fsize))
+            self._check(lib.esdk_moe_set_expert_memory(self._m, self._x, fsize), ArtifactError)
+        elif mode == "mmap":
+            self._f = open(self.bundle, "rb")
+            self._mmap = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
+            self._x = ffi.from_buffer("char[]", self._mmap)
+            self._check(lib.esdk_moe_set_expert_memory(self._m, self._x, fsize), ArtifactError)
+        elif mode == "stream":
+            if expert_cache_mb is None:
+                raise EdgeSdkError("mode 'stream' needs expert_cache_mb")
+            if policy not in POLICIES:
+                raise EdgeSdkError(f"policy must be one of {sorted(POLICIES)}, not {policy!r}")
+            nbytes = int(expert_cache_mb * (1 << 20))
+            self._craw, self._c = _aligned(ffi, max(nbytes, 4096), 4096)
+            self._check(lib.esdk_moe_cache_init(self._m, self._c, nbytes, POLICIES[policy], float(decay)))
+            self._check(lib.esdk_moe_set_prefetch(self._m, int(bool(prefetch)), int(prefetch_extra)))
+            self._check(lib.esdk_moe_io_open(self._m, str(self.bundle).encode(), (1 if direct else 0) | (int(io_threads) << 8)),
+                        ArtifactError)
+            self._io = True
+            self.cache_slots = int(lib.esdk_moe_cache_slots(self._m))
+        else:
+            raise EdgeSdkError(f"mode must be stream, resident or mmap, not {mode!r}")
+        self.tokenizer = (self.config.extra.get("tokenizer") if self.config else None) or "hf"
+
+    # -- helpers
+    def _err(self) -> str:
+        return self._ffi.string(self._lib.esdk_moe_error(self._m)).decode("utf-8", "replace")
+
+    def _check(self, st: int, exc=RuntimeFailure) -> None:
+        if st != 0:
+            raise exc(self._err())
+
+    def close(self) -> None:
+        if getattr(self, "_io", False):
+            self._lib.esdk_moe_io_close(self._m)
+            self._io = False
+        if getattr(self, "_mmap", None) is not None:
+            self._x = None
+            self._lib.esdk_moe_set_expert_memory  # keep lib alive
+            try:
+                self._mmap.close()
+            except BufferError:
+                pass
+            self._f.close()
+            self._mmap = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def encode(self, text: str) -> list[int]:
+        if self.tokenizer != "bytes":
+            raise EdgeSdkError("this model has no built-in tokenizer; pass token ids (--prompt-ids)")
+        return list(text.encode("utf-8"))
+
+    def decode(self, tokens) -> str | None:
+        if self.tokenizer != "bytes":
+            return None
+        return bytes(t for t in tokens if 0 <= t < 256).decode("utf-8", "replace")
+
+    # -- decoding
+    def reset(self) -> None:
+        self._check(self._lib.esdk_moe_reset(self._m))
+
+    def step(self, token: int) -> np.ndarray:
+        self._check(self._lib.esdk_moe_step(self._m, int(token)))
+        return self.logits()
+
+    def logits(self) -> np.ndarray:
+        p = self._lib.esdk_moe_logits(self._m)
+        return np.frombuffer(self._ffi.buffer(p, 4 * self.vocab), dtype=np.float32).copy()
+
+    def routing(self) -> np.ndarray:
+        p = self._lib.esdk_moe_last_routing(self._m)
+        return np.frombuffer(self._ffi.buffer(p, 4 * self.n_layers * self.top_k), dtype=np.int32).reshape(
+            self.n_layers, self.top_k).copy()
+
+    def generate(self, prompt, max_tokens: int = 64, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
+                 stop: int | None = None, reset: bool = True) -> GenerationResult:
+        ids = self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+        if not ids:
+            raise EdgeSdkError("the prompt is empty")
+        if max_tokens < 0:
+            raise EdgeSdkError("max_tokens must be >= 0")
+        if len(ids) + max_tokens > self.max_seq:
+            raise EdgeSdkError(f"prompt + max_tokens = {len(ids) + max_tokens} exceeds max_seq {self.max_seq}")
+        if any(t < 0 or t >= self.vocab for t in ids):
+            raise EdgeSdkError(f"token ids must be in [0, {self.vocab})")
+        if reset:
+            self.reset()
+        self._lib.esdk_moe_reset_stats(self._m)
+        ffi = self._ffi
+        p = ffi.new("int32_t[]", ids)
+        out = ffi.new("int32_t[]", max(max_tokens, 1))
+        n = ffi.new("int32_t *")
+        t0 = time.perf_counter()
+        st = self._lib.esdk_moe_generate(self._m, p, len(ids), int(max_tokens), float(temperature), int(top_k),
+                                         int(seed) & 0xFFFFFFFFFFFFFFFF, -1 if stop is None else int(stop), out, n)
+        dt = time.perf_counter() - t0
+        if st != 0:
+            raise RuntimeFailure(f"generation failed: {self._err()}")
+        toks = [out[i] for i in range(n[0])]
+        return GenerationResult(toks, self.decode(toks), dt, self.stats(dt))
+
+    def stats(self, seconds: float | None = None) -> dict:
+        s = self._ffi.new("esdk_moe_stats *")
+        self._lib.esdk_moe_get_stats(self._m, s)
+        uses = max(s.expert_uses, 1)
+        tok = max(s.tokens, 1)
+        d = {"tokens": int(s.tokens), "expert_uses": int(s.expert_uses), "hits": int(s.hits), "late": int(s.late),
+             "misses": int(s.misses), "stalls": int(s.stalls), "stall_s": float(s.stall_s), "reads": int(s.reads),
+             "bytes_read": int(s.bytes_read), "io_s": float(s.io_s), "evictions": int(s.evictions),
+             "prefetch_dropped": int(s.prefetch_dropped),
+             "hit_rate": s.hits / uses,
+             "precision": (s.predicted_used / s.predicted) if s.predicted else None,
+             "recall": (s.predicted_used / s.predict_needed) if s.predict_needed else None,
+             "mib_per_token": s.bytes_read / tok / (1 << 20)}
+        if seconds:
+            d["seconds"] = seconds
+            d["tokens_per_s"] = s.tokens / seconds
+        return d

@@ -1,0 +1,131 @@
+"""Torch definition of the MoE decoder, for training and as a float reference only (the
+runtime never uses torch). Semantics match native/src/moe/moe.c: RMSNorm, GQA attention
+with rotate-half RoPE, softmax router with top-k (renormalised when norm_topk), SwiGLU
+experts, optional shared expert, optional pre-attention router."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .format import MoEConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w
+
+
+def rope(x, pos, theta):  # x [B, T, H, hd]
+    hd = x.shape[-1]
+    inv = theta ** (-torch.arange(0, hd, 2, dtype=torch.float32, device=x.device) / hd)
+    a = pos[:, None].float() * inv[None]
+    c, s = a.cos()[None, :, None, :], a.sin()[None, :, None, :]
+    x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+    return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], -1)
+
+
+class Layer(nn.Module):
+    def __init__(self, c: MoEConfig):
+        super().__init__()
+        self.c = c
+        D, hd = c.d_model, c.head_dim
+        self.attn_norm, self.ffn_norm = RMSNorm(D, c.rms_eps), RMSNorm(D, c.rms_eps)
+        self.wq = nn.Linear(D, c.n_heads * hd, bias=False)
+        self.wk = nn.Linear(D, c.n_kv_heads * hd, bias=False)
+        self.wv = nn.Linear(D, c.n_kv_heads * hd, bias=False)
+        self.wo = nn.Linear(c.n_heads * hd, D, bias=False)
+        self.router = nn.Linear(D, c.n_experts, bias=False)
+        E, Fd = c.n_experts, c.d_ff_expert
+        self.gate = nn.Parameter(torch.randn(E, Fd, D) * D ** -0.5)
+        self.up = nn.Parameter(torch.randn(E, Fd, D) * D ** -0.5)
+        self.down = nn.Parameter(torch.randn(E, D, Fd) * Fd ** -0.5)
+        if c.d_ff_shared:
+            S = c.d_ff_shared
+            self.sh_gate, self.sh_up = nn.Linear(D, S, bias=False), nn.Linear(D, S, bias=False)
+            self.sh_down = nn.Linear(S, D, bias=False)
+            if c.shared_gate:
+                self.sh_g = nn.Linear(D, 1, bias=False)
+
+    def forward(self, x, pos):
+        c = self.c
+        B, T, D = x.shape
+        xn = self.attn_norm(x)
+        pre_probs = F.softmax(self.router(xn), -1) if c.pre_router else None
+        q = rope(self.wq(xn).view(B, T, c.n_heads, c.head_dim), pos, c.rope_theta)
+        k = rope(self.wk(xn).view(B, T, c.n_kv_heads, c.head_dim), pos, c.rope_theta)
+        v = self.wv(xn).view(B, T, c.n_kv_heads, c.head_dim)
+        rep = c.n_heads // c.n_kv_heads
+        k, v = k.repeat_interleave(rep, 2), v.repeat_interleave(rep, 2)
+        o = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True)
+        x = x + self.wo(o.transpose(1, 2).reshape(B, T, -1))
+        hn = self.ffn_norm(x)
+        probs = pre_probs if c.pre_router else F.softmax(self.router(hn), -1)
+        w, idx = probs.topk(c.top_k, -1)
+        if c.norm_topk:
+            w = w / w.sum(-1, keepdim=True)
+        flat, fi, fw = hn.reshape(-1, D), idx.reshape(-1, c.top_k), w.reshape(-1, c.top_k)
+        out = torch.zeros_like(flat)
+        for e in range(c.n_experts):
+            rows, slot = (fi == e).nonzero(as_tuple=True)
+            if rows.numel() == 0:
+                continue
+            h = flat[rows]
+            y = (F.silu(h @ self.gate[e].T) * (h @ self.up[e].T)) @ self.down[e].T
+            out.index_add_(0, rows, y * fw[rows, slot, None])
+        if c.d_ff_shared:
+            s = self.sh_down(F.silu(self.sh_gate(flat)) * self.sh_up(flat))
+            if c.shared_gate:
+                s = s * torch.sigmoid(self.sh_g(flat))
+            out = out + s
+        # load-balancing loss (Switch): E * sum_e fraction_e * mean_prob_e
+        frac = torch.zeros(c.n_experts, device=x.device).index_add_(0, fi.reshape(-1), torch.ones(fi.numel(), device=x.device)) / fi.numel()
+        aux = c.n_experts * (frac * probs.reshape(-1, c.n_experts).mean(0)).sum()
+        return x + out.view(B, T, D), idx, aux
+
+
+class MoELM(nn.Module):
+    def __init__(self, c: MoEConfig):
+        super().__init__()
+        self.c = c
+        self.emb = nn.Embedding(c.vocab, c.d_model)
+        nn.init.normal_(self.emb.weight, std=0.02 * 10)
+        self.layers = nn.ModuleList(Layer(c) for _ in range(c.n_layers))
+        self.norm = RMSNorm(c.d_model, c.rms_eps)
+        self.lm_head = nn.Linear(c.d_model, c.vocab, bias=False)
+
+    def forward(self, tokens):
+        x = self.emb(tokens)
+        pos = torch.arange(tokens.shape[1], device=tokens.device)
+        routes, aux = [], 0.0
+        for layer in self.layers:
+            x, idx, a = layer(x, pos)
+            routes.append(idx)
+            aux = aux + a
+        return self.lm_head(self.norm(x)), routes, aux
+
+    def export_weights(self):
+        """(dense dict, experts(layer, e) -> (gate, up, down)) as float32 numpy."""
+        c = self.c
+        sd = {k: v.detach().float().numpy().copy() for k, v in self.state_dict().items()}
+        w = {"tok_emb": sd["emb.weight"], "norm": sd["norm.w"], "lm_head": sd["lm_head.weight"]}
+        for i in range(c.n_layers):
+            p = f"layers.{i}."
+            w[f"L{i}.attn_norm"], w[f"L{i}.ffn_norm"] = sd[p + "attn_norm.w"], sd[p + "ffn_norm.w"]
+            for s in ("wq", "wk", "wv", "wo", "router"):
+                w[f"L{i}.{s}"] = sd[p + s + ".weight"]
+            if c.d_ff_shared:
+                for s in ("sh_gate", "sh_up", "sh_down"):
+                    w[f"L{i}.{s}"] = sd[p + s + ".weight"]
+                if c.shared_gate:
+                    w[f"L{i}.sh_g"] = sd[p + "sh_g.weight"].reshape(-1)
+
+        def experts(l, e):
+            p = f"layers.{l}."
+            return sd[p + "gate"][e], sd[p + "up"][e], sd[p + "down"][e]
+        return w, experts

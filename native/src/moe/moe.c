@@ -1,0 +1,824 @@
+/* MoE decoder: artifact loader, decode step (RMSNorm, GQA attention with RoPE and a KV
+ * cache, top-k routed experts + optional shared expert, optional pre-attention router),
+ * expert cache with LRU / LFU-with-decay, prediction, sampling. Portable C99, no malloc;
+ * the I/O thread lives in moe_io_posix.c. Format: docs/moe.md. */
+#include <math.h>
+#include <string.h>
+
+#include "moe_internal.h"
+
+/* ---------------------------------------------------------------- CRC-32 (zlib) */
+static uint32_t k_crc[8][256];
+static int k_crc_ready;
+
+void esdk_moe_crc_init(void) {
+  if (k_crc_ready) return;
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int j = 0; j < 8; j++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    k_crc[0][i] = c;
+  }
+  for (int t = 1; t < 8; t++)
+    for (int i = 0; i < 256; i++) k_crc[t][i] = (k_crc[t - 1][i] >> 8) ^ k_crc[0][k_crc[t - 1][i] & 0xff];
+  k_crc_ready = 1;
+}
+
+uint32_t esdk_moe_crc32(const uint8_t *p, size_t n) {
+  uint32_t crc = 0xFFFFFFFFu;
+  while (n >= 8) {
+    uint32_t one = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+    uint32_t two = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+    crc = k_crc[7][one & 0xff] ^ k_crc[6][(one >> 8) & 0xff] ^ k_crc[5][(one >> 16) & 0xff] ^ k_crc[4][one >> 24] ^
+          k_crc[3][two & 0xff] ^ k_crc[2][(two >> 8) & 0xff] ^ k_crc[1][(two >> 16) & 0xff] ^ k_crc[0][two >> 24];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) crc = (crc >> 8) ^ k_crc[0][(crc ^ *p++) & 0xff];
+  return ~crc;
+}
+
+/* ---------------------------------------------------------------- helpers */
+static esdk_status fail(esdk_moe *m, esdk_status st, const char *msg, const char *detail) {
+  size_t n = 0;
+  for (; msg[n] && n < sizeof m->err - 1; n++) m->err[n] = msg[n];
+  if (detail)
+    for (size_t i = 0; detail[i] && n < sizeof m->err - 1; i++) m->err[n++] = detail[i];
+  m->err[n] = 0;
+  return st;
+}
+
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static float rdf(const uint8_t *p) { uint32_t u = rd32(p); float f; memcpy(&f, &u, 4); return f; }
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+size_t esdk_moe_size(void) { return sizeof(esdk_moe); }
+const char *esdk_moe_error(const esdk_moe *m) { return m ? m->err : "null context"; }
+
+/* ---------------------------------------------------------------- artifact */
+#define ART_HDR 24
+#define ART_CFG_WORDS 32
+#define ART_ENTRY 48
+
+static const float *find_tensor(esdk_moe *m, const char *name, uint64_t want_floats, int required, esdk_status *st) {
+  const uint8_t *d = m->data;
+  uint32_t n = rd32(d + 12);
+  const uint8_t *tab = d + ART_HDR + 4 * ART_CFG_WORDS;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *e = tab + (size_t)i * ART_ENTRY;
+    if (strncmp((const char *)e, name, 32) != 0) continue;
+    uint64_t off = rd64(e + 32), nb = rd32(e + 40);
+    if (nb != want_floats * 4) {
+      *st = fail(m, ESDK_ERR_FORMAT, "artifact: wrong size for tensor ", name);
+      return NULL;
+    }
+    return (const float *)(d + off);
+  }
+  if (required) *st = fail(m, ESDK_ERR_FORMAT, "artifact: missing tensor ", name);
+  return NULL;
+}
+
+esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
+  if (!m || !data) return ESDK_ERR_ARG;
+  memset(m, 0, sizeof *m);
+  esdk_moe_crc_init();
+  const uint8_t *d = (const uint8_t *)data;
+  if ((uintptr_t)d % 16) return fail(m, ESDK_ERR_ARG, "artifact bytes must be 16-byte aligned", 0);
+  if (size < ART_HDR + 4 * ART_CFG_WORDS) return fail(m, ESDK_ERR_TRUNCATED, "artifact: shorter than its header", 0);
+  if (memcmp(d, "ESDKMOE\0", 8) != 0) return fail(m, ESDK_ERR_FORMAT, "not an edge-sdk MoE artifact (bad magic)", 0);
+  if (rd32(d + 8) != 1) return fail(m, ESDK_ERR_VERSION, "artifact: unsupported MoE format version", 0);
+  uint32_t n = rd32(d + 12);
+  if (rd32(d + 16) != ART_CFG_WORDS || n > 4096) return fail(m, ESDK_ERR_FORMAT, "artifact: bad header counts", 0);
+  size_t hdr_end = ART_HDR + 4 * ART_CFG_WORDS + (size_t)n * ART_ENTRY;
+  if (size < hdr_end) return fail(m, ESDK_ERR_TRUNCATED, "artifact: truncated tensor table", 0);
+  if (esdk_moe_crc32(d + ART_HDR, hdr_end - ART_HDR) != rd32(d + 20))
+    return fail(m, ESDK_ERR_CHECKSUM, "artifact: header checksum mismatch (corrupted file?)", 0);
+  const uint8_t *cw = d + ART_HDR;
+  esdk_moe_config *c = &m->c;
+  c->n_layers = (int32_t)rd32(cw + 0); c->d_model = (int32_t)rd32(cw + 4); c->n_heads = (int32_t)rd32(cw + 8);
+  c->n_kv_heads = (int32_t)rd32(cw + 12); c->head_dim = (int32_t)rd32(cw + 16); c->vocab = (int32_t)rd32(cw + 20);
+  c->n_experts = (int32_t)rd32(cw + 24); c->top_k = (int32_t)rd32(cw + 28); c->d_ff_expert = (int32_t)rd32(cw + 32);
+  c->d_ff_shared = (int32_t)rd32(cw + 36); c->pre_router = (int32_t)rd32(cw + 40); c->norm_topk = (int32_t)rd32(cw + 44);
+  c->shared_gate = (int32_t)rd32(cw + 48); c->tie_embeddings = (int32_t)rd32(cw + 52); c->max_seq = (int32_t)rd32(cw + 56);
+  c->expert_quant = (int32_t)rd32(cw + 60); c->rope_theta = rdf(cw + 64); c->rms_eps = rdf(cw + 68);
+  if (c->n_layers < 1 || c->n_layers > MOE_MAX_LAYERS || c->d_model < 1 || c->n_heads < 1 || c->n_kv_heads < 1 ||
+      c->n_heads % c->n_kv_heads || c->head_dim < 2 || c->head_dim % 2 || c->vocab < 1 || c->n_experts < 1 ||
+      c->top_k < 1 || c->top_k > c->n_experts || c->d_ff_expert < 1 || c->d_ff_shared < 0 || c->max_seq < 1 ||
+      c->expert_quant < 0 || c->expert_quant > 2 || (c->expert_quant == 2 && c->d_ff_expert % 2) ||
+      (c->expert_quant == 2 && c->d_model % 2) || !(c->rms_eps > 0) || !(c->rope_theta > 0) ||
+      c->d_model > (1 << 16) || c->vocab > (1 << 22) || c->n_experts > 4096 || c->d_ff_expert > (1 << 20))
+    return fail(m, ESDK_ERR_FORMAT, "artifact: invalid model configuration", 0);
+  /* every tensor: in bounds, 16-byte aligned, CRC */
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *e = d + ART_HDR + 4 * ART_CFG_WORDS + (size_t)i * ART_ENTRY;
+    uint64_t off = rd64(e + 32), nb = rd32(e + 40);
+    if (off % 16 || off < hdr_end || off > size || nb > size - off)
+      return fail(m, ESDK_ERR_TRUNCATED, "artifact: tensor data out of bounds (truncated file?)", 0);
+    if (esdk_moe_crc32(d + off, nb) != rd32(e + 44)) {
+      char nm[33];
+      memcpy(nm, e, 32);
+      nm[32] = 0;
+      return fail(m, ESDK_ERR_CHECKSUM, "artifact: checksum mismatch in tensor ", nm);
+    }
+  }
+  m->data = d;
+  m->size = size;
+  esdk_status st = ESDK_OK;
+  const uint64_t D = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, E = c->n_experts;
+  const uint64_t S = c->d_ff_shared;
+  m->tok_emb = find_tensor(m, "tok_emb", (uint64_t)c->vocab * D, 1, &st);
+  m->norm = find_tensor(m, "norm", D, 1, &st);
+  m->lm_head = c->tie_embeddings ? m->tok_emb : find_tensor(m, "lm_head", (uint64_t)c->vocab * D, 1, &st);
+  for (int l = 0; l < c->n_layers && st == ESDK_OK; l++) {
+    char nm[32];
+    moe_layer *L = &m->L[l];
+#define T(field, suffix, count, req)                                          \
+  do {                                                                        \
+    int k_ = 0;                                                               \
+    nm[k_++] = 'L';                                                           \
+    if (l >= 100) nm[k_++] = (char)('0' + l / 100);                           \
+    if (l >= 10) nm[k_++] = (char)('0' + (l / 10) % 10);                      \
+    nm[k_++] = (char)('0' + l % 10);                                          \
+    nm[k_++] = '.';                                                           \
+    for (const char *s_ = suffix; *s_; s_++) nm[k_++] = *s_;                  \
+    nm[k_] = 0;                                                               \
+    L->field = find_tensor(m, nm, (count), (req), &st);                       \
+  } while (0)
+    T(attn_norm, "attn_norm", D, 1);
+    T(wq, "wq", H * hd * D, 1);
+    T(wk, "wk", KV * hd * D, 1);
+    T(wv, "wv", KV * hd * D, 1);
+    T(wo, "wo", D * H * hd, 1);
+    T(bq, "bq", H * hd, 0);
+    T(bk, "bk", KV * hd, 0);
+    T(bv, "bv", KV * hd, 0);
+    T(q_norm, "q_norm", H * hd, 0);
+    T(k_norm, "k_norm", KV * hd, 0);
+    T(ffn_norm, "ffn_norm", D, 1);
+    T(router, "router", E * D, 1);
+    if (S) {
+      T(sh_gate, "sh_gate", S * D, 1);
+      T(sh_up, "sh_up", S * D, 1);
+      T(sh_down, "sh_down", D * S, 1);
+      if (c->shared_gate) T(sh_g, "sh_g", D, 1);
+    }
+#undef T
+  }
+  if (st != ESDK_OK) return st;
+  /* expert record layout (docs/moe.md): gate [F x D], up [F x D], down [D x F]; per matrix
+     f32 row scales, then rows at a 64-byte boundary; each matrix padded to 4 KiB. */
+  const int32_t rows[3] = {c->d_ff_expert, c->d_ff_expert, c->d_model};
+  const int32_t cols[3] = {c->d_model, c->d_model, c->d_ff_expert};
+  uint64_t off = 0;
+  for (int i = 0; i < 3; i++) {
+    uint64_t rb = c->expert_quant == 0 ? (uint64_t)cols[i] * 4 : c->expert_quant == 1 ? (uint64_t)cols[i] : (uint64_t)cols[i] / 2;
+    m->mat_rows[i] = rows[i];
+    m->mat_cols[i] = cols[i];
+    m->row_bytes[i] = rb;
+    m->mat_off[i] = off;
+    m->mat_data[i] = align_up((uint64_t)rows[i] * 4, 64);
+    off += align_up(m->mat_data[i] + rb * (uint64_t)rows[i], MOE_PAGE);
+  }
+  m->stride = off;
+  m->loaded = 1;
+  m->decay = 0.95f;
+  m->prefetch_on = 1;
+  return ESDK_OK;
+}
+
+esdk_status esdk_moe_get_config(const esdk_moe *m, esdk_moe_config *cfg) {
+  if (!m || !cfg || !m->loaded) return ESDK_ERR_STATE;
+  *cfg = m->c;
+  return ESDK_OK;
+}
+uint64_t esdk_moe_expert_bytes(const esdk_moe *m) { return m && m->loaded ? m->stride : 0; }
+
+/* ---------------------------------------------------------------- arena */
+static size_t carve(uint8_t *base, size_t *off, size_t bytes, void **out) {
+  size_t o = (size_t)align_up(*off, 64);
+  if (out) *out = base ? base + o : NULL;
+  *off = o + bytes;
+  return *off;
+}
+
+static size_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
+  const esdk_moe_config *c = &m->c;
+  size_t off = 0, D = (size_t)c->d_model, hd = (size_t)c->head_dim, E = (size_t)c->n_experts;
+  size_t QD = (size_t)c->n_heads * hd, KD = (size_t)c->n_kv_heads * hd, L = (size_t)c->n_layers, K = (size_t)c->top_k;
+  size_t F = (size_t)(c->d_ff_expert > c->d_ff_shared ? c->d_ff_expert : c->d_ff_shared);
+  size_t S = (size_t)max_seq, f = sizeof(float);
+  void *p;
+#define C(field, bytes) carve(base, &off, (bytes), &p); m->field = p
+  C(x, D * f); C(xn, D * f); C(hn, D * f); C(pn, D * f); C(q, QD * f); C(k, KD * f); C(v, KD * f);
+  C(ao, QD * f); C(att, S * f); C(g, F * f); C(u, F * f); C(eo, D * f); C(acc, D * f); C(rl, E * f); C(pl, E * f);
+  C(logits, (size_t)c->vocab * f); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
+  C(kc, L * S * KD * f); C(vc, L * S * KD * f);
+  C(route, L * K * 4); C(route_w, K * f); C(pred, L * E * 4); C(npred, L * 4); C(order, E * 4);
+  C(xslot, L * E * 4); C(freq, L * E * f); C(freq_t, L * E * 4); C(verified, L * E); C(is_pred, L * E);
+  C(xtab, L * E * sizeof(moe_xentry));
+#undef C
+  return off;
+}
+
+size_t esdk_moe_arena_size(const esdk_moe *m, int32_t max_seq) {
+  if (!m || !m->loaded || max_seq < 1) return 0;
+  esdk_moe tmp;
+  memcpy(&tmp.c, &m->c, sizeof m->c);
+  return layout(&tmp, NULL, max_seq) + 64;
+}
+
+esdk_status esdk_moe_set_arena(esdk_moe *m, void *arena, size_t size, int32_t max_seq) {
+  if (!m || !m->loaded) return ESDK_ERR_STATE;
+  if (!arena || (uintptr_t)arena % 64 || max_seq < 1) return fail(m, ESDK_ERR_ARG, "arena must be 64-byte aligned, max_seq >= 1", 0);
+  if (m->io_running) return fail(m, ESDK_ERR_STATE, "cannot change the arena while the I/O thread runs", 0);
+  if (size < esdk_moe_arena_size(m, max_seq)) return fail(m, ESDK_ERR_ARENA, "arena too small", 0);
+  memset(arena, 0, esdk_moe_arena_size(m, max_seq));
+  m->arena = (uint8_t *)arena;
+  layout(m, m->arena, max_seq);
+  m->max_seq = max_seq;
+  m->pos = 0;
+  size_t LE = (size_t)m->c.n_layers * (size_t)m->c.n_experts;
+  for (size_t i = 0; i < LE; i++) m->xslot[i] = -1;
+  m->arena_set = 1;
+  m->have_bundle = 0;
+  m->xmem = NULL;
+  m->cmem = NULL;
+  return ESDK_OK;
+}
+
+/* ---------------------------------------------------------------- bundle */
+#define BUNDLE_HDR 64
+
+size_t esdk_moe_bundle_header_size(const void *first64) {
+  const uint8_t *h = (const uint8_t *)first64;
+  if (!h || memcmp(h, "ESDKMOEX", 8) != 0) return 0;
+  return (size_t)rd64(h + 40); /* data_offset: header + table, 4 KiB aligned */
+}
+
+esdk_status esdk_moe_set_bundle(esdk_moe *m, const void *header, size_t size, uint64_t file_size) {
+  if (!m || !m->arena_set) return ESDK_ERR_STATE;
+  const uint8_t *h = (const uint8_t *)header;
+  const esdk_moe_config *c = &m->c;
+  if (!h || size < BUNDLE_HDR) return fail(m, ESDK_ERR_TRUNCATED, "expert bundle: shorter than its header", 0);
+  if (memcmp(h, "ESDKMOEX", 8) != 0) return fail(m, ESDK_ERR_FORMAT, "not an edge-sdk expert bundle (bad magic)", 0);
+  if (rd32(h + 8) != 1) return fail(m, ESDK_ERR_VERSION, "expert bundle: unsupported version", 0);
+  if ((int32_t)rd32(h + 12) != c->n_layers || (int32_t)rd32(h + 16) != c->n_experts || (int32_t)rd32(h + 20) != c->d_model ||
+      (int32_t)rd32(h + 24) != c->d_ff_expert || (int32_t)rd32(h + 28) != c->expert_quant)
+    return fail(m, ESDK_ERR_FORMAT, "expert bundle does not belong to this model (shape or quantization differ)", 0);
+  uint64_t stride = rd64(h + 32), data_off = rd64(h + 40), declared = rd64(h + 48);
+  size_t LE = (size_t)c->n_layers * (size_t)c->n_experts;
+  if (stride != m->stride || data_off % MOE_PAGE || data_off < BUNDLE_HDR + LE * 16)
+    return fail(m, ESDK_ERR_FORMAT, "expert bundle: bad layout (stride or data offset)", 0);
+  if (size < data_off) return fail(m, ESDK_ERR_TRUNCATED, "expert bundle: header truncated", 0);
+  uint32_t crc = esdk_moe_crc32(h, 56);
+  crc = esdk_moe_crc32(h + BUNDLE_HDR, LE * 16) ^ crc;
+  if (crc != rd32(h + 56)) return fail(m, ESDK_ERR_CHECKSUM, "expert bundle: header checksum mismatch (corrupted file?)", 0);
+  if (file_size < declared) return fail(m, ESDK_ERR_TRUNCATED, "expert bundle is truncated (file shorter than its header says)", 0);
+  for (size_t i = 0; i < LE; i++) {
+    const uint8_t *e = h + BUNDLE_HDR + i * 16;
+    m->xtab[i].offset = rd64(e);
+    m->xtab[i].crc = rd32(e + 8);
+    if (m->xtab[i].offset % MOE_PAGE || m->xtab[i].offset < data_off || m->xtab[i].offset + stride > declared)
+      return fail(m, ESDK_ERR_FORMAT, "expert bundle: expert offset out of bounds", 0);
+    m->verified[i] = 0;
+    m->xslot[i] = -1;
+  }
+  m->data_off = data_off;
+  m->file_size = declared;
+  m->have_bundle = 1;
+  return ESDK_OK;
+}
+
+esdk_status esdk_moe_set_expert_memory(esdk_moe *m, const void *bundle, size_t size) {
+  if (!m || !m->have_bundle) return ESDK_ERR_STATE;
+  if (!bundle || size < m->file_size) return fail(m, ESDK_ERR_TRUNCATED, "expert bundle is truncated (memory shorter than its header says)", 0);
+  m->xmem = (const uint8_t *)bundle;
+  m->xmem_size = size;
+  m->cmem = NULL;
+  return ESDK_OK;
+}
+
+esdk_status esdk_moe_cache_init(esdk_moe *m, void *mem, size_t bytes, int32_t policy, float decay) {
+  if (!m || !m->have_bundle) return fail(m, ESDK_ERR_STATE, "set the expert bundle before the cache", 0);
+  if (m->io_running) return fail(m, ESDK_ERR_STATE, "cannot change the cache while the I/O thread runs", 0);
+  if (!mem || (uintptr_t)mem % MOE_PAGE) return fail(m, ESDK_ERR_ARG, "expert cache memory must be 4096-byte aligned", 0);
+  if (policy < 0 || policy > 1 || !(decay > 0.0f && decay <= 1.0f)) return fail(m, ESDK_ERR_ARG, "cache policy must be 0 (lru) or 1 (lfu-decay), decay in (0, 1]", 0);
+  size_t per = (size_t)m->stride + sizeof(moe_slot) + sizeof(int32_t);
+  size_t n = (bytes > 256 ? bytes - 256 : 0) / per;
+  if (n < (size_t)m->c.top_k + 1)
+    return fail(m, ESDK_ERR_ARENA, "expert cache too small: it must hold at least top_k + 1 experts", 0);
+  size_t LE = (size_t)m->c.n_layers * (size_t)m->c.n_experts;
+  if (n > LE) n = LE;
+  m->cmem = (uint8_t *)mem;
+  m->n_slots = (int32_t)n;
+  m->slots = (moe_slot *)(void *)(m->cmem + align_up(n * m->stride, 64));
+  m->queue = (int32_t *)(void *)(m->slots + n);
+  for (size_t i = 0; i < n; i++) { m->slots[i].key = -1; m->slots[i].state = SLOT_EMPTY; m->slots[i].pins = 0; m->slots[i].last = 0; }
+  for (size_t i = 0; i < LE; i++) m->xslot[i] = -1;
+  m->q_head = m->q_len = 0;
+  m->policy = policy;
+  m->decay = decay;
+  m->xmem = NULL;
+  return ESDK_OK;
+}
+int32_t esdk_moe_cache_slots(const esdk_moe *m) { return m ? m->n_slots : 0; }
+
+esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra) {
+  if (!m || extra < 0) return ESDK_ERR_ARG;
+  m->prefetch_on = on ? 1 : 0;
+  m->prefetch_extra = extra;
+  return ESDK_OK;
+}
+
+/* ---------------------------------------------------------------- cache (lock held) */
+static float score_of(const esdk_moe *m, int32_t key) {
+  uint32_t dt = m->ttick - m->freq_t[key];
+  return m->freq[key] * powf(m->decay, (float)dt);
+}
+
+static void touch(esdk_moe *m, int32_t key) {
+  m->freq[key] = score_of(m, key) + 1.0f;
+  m->freq_t[key] = m->ttick;
+}
+
+static int32_t victim(esdk_moe *m, int allow_pred) {
+  int32_t best = -1;
+  float bs = 0;
+  for (int32_t i = 0; i < m->n_slots; i++) {
+    moe_slot *s = &m->slots[i];
+    if (s->pins || s->state == SLOT_LOADING) continue;
+    if (s->state == SLOT_EMPTY || s->state == SLOT_ERROR) return i;
+    if (!allow_pred && m->is_pred[s->key]) continue; /* predicted for the layer about to run */
+    float sc = m->policy == 1 ? score_of(m, s->key) : 0.0f;
+    if (best < 0 || sc < bs || (sc == bs && (int32_t)(s->last - m->slots[best].last) < 0)) { best = i; bs = sc; }
+  }
+  return best;
+}
+
+static void enqueue(esdk_moe *m, int32_t slot, int front) {
+  int32_t cap = m->n_slots;
+  if (front) {
+    m->q_head = (m->q_head + cap - 1) % cap;
+    m->queue[m->q_head] = slot;
+  } else {
+    m->queue[(m->q_head + m->q_len) % cap] = slot;
+  }
+  m->q_len++;
+}
+
+static void promote(esdk_moe *m, int32_t slot) {
+  int32_t cap = m->n_slots;
+  for (int32_t i = 0; i < m->q_len; i++) {
+    int32_t idx = (m->q_head + i) % cap;
+    if (m->queue[idx] != slot) continue;
+    for (int32_t j = i; j > 0; j--) m->queue[(m->q_head + j) % cap] = m->queue[(m->q_head + j - 1) % cap];
+    m->queue[m->q_head] = slot;
+    return;
+  }
+}
+
+/* Make `key` present or in flight. demand: pin it, count hit/miss, queue at the front. */
+static esdk_status request(esdk_moe *m, int32_t key, int demand) {
+  int32_t s = m->xslot[key];
+  if (demand) {
+    m->st.expert_uses++;
+    touch(m, key);
+  }
+  if (s >= 0) {
+    if (demand) {
+      if (m->slots[s].state == SLOT_READY) m->st.hits++;
+      else { m->st.late++; promote(m, s); }
+      m->slots[s].pins++;
+      m->slots[s].last = ++m->clock;
+    }
+    return ESDK_OK;
+  }
+  s = victim(m, 0);
+  if (s < 0 && demand) s = victim(m, 1);
+  if (s < 0) {
+    if (!demand) { m->st.prefetch_dropped++; return ESDK_OK; }
+    return fail(m, ESDK_ERR_ARENA, "expert cache too small: every slot is in use", 0);
+  }
+  if (m->slots[s].key >= 0) { m->xslot[m->slots[s].key] = -1; m->st.evictions++; }
+  m->slots[s].key = key;
+  m->slots[s].state = SLOT_LOADING;
+  m->slots[s].last = ++m->clock;
+  m->xslot[key] = s;
+  if (demand) { m->st.misses++; m->slots[s].pins++; }
+  enqueue(m, s, demand);
+  moe_kick_io(m);
+  return ESDK_OK;
+}
+
+static esdk_status io_failure(esdk_moe *m) {
+  size_t n = 0;
+  for (; m->io_err[n] && n < sizeof m->err - 1; n++) m->err[n] = m->io_err[n];
+  m->err[n] = 0;
+  return m->io_status ? m->io_status : ESDK_ERR_TRUNCATED;
+}
+
+/* Pointer to a ready expert; waits (a counted stall) while it is read. */
+static esdk_status acquire(esdk_moe *m, int32_t key, const uint8_t **out) {
+  if (m->xmem) {
+    const uint8_t *p = m->xmem + m->xtab[key].offset;
+    if (!m->verified[key]) {
+      double t0 = moe_now();
+      if (esdk_moe_crc32(p, m->stride) != m->xtab[key].crc) {
+        char msg[64];
+        int l = key / m->c.n_experts, e = key % m->c.n_experts, n = 0;
+        const char *pre = "layer ";
+        while (*pre) msg[n++] = *pre++;
+        if (l >= 10) msg[n++] = (char)('0' + (l / 10) % 10);
+        msg[n++] = (char)('0' + l % 10);
+        pre = " expert ";
+        while (*pre) msg[n++] = *pre++;
+        if (e >= 1000) msg[n++] = (char)('0' + (e / 1000) % 10);
+        if (e >= 100) msg[n++] = (char)('0' + (e / 100) % 10);
+        if (e >= 10) msg[n++] = (char)('0' + (e / 10) % 10);
+        msg[n++] = (char)('0' + e % 10);
+        msg[n] = 0;
+        return fail(m, ESDK_ERR_CHECKSUM, "expert bundle: checksum mismatch (corrupted file?) at ", msg);
+      }
+      m->verified[key] = 1;
+      m->st.io_s += moe_now() - t0;
+    }
+    m->st.expert_uses++;
+    m->st.hits++;
+    *out = p;
+    return ESDK_OK;
+  }
+  int32_t s = m->xslot[key];
+  if (s < 0) return fail(m, ESDK_ERR_STATE, "internal: expert not requested", 0);
+  if (m->slots[s].state != SLOT_READY) {
+    double t0 = moe_now();
+    m->st.stalls++;
+    while (m->slots[s].state == SLOT_LOADING && !m->io_failed) moe_wait_done(m);
+    m->st.stall_s += moe_now() - t0;
+  }
+  if (m->slots[s].state != SLOT_READY) return io_failure(m);
+  *out = m->cmem + (size_t)s * m->stride;
+  return ESDK_OK;
+}
+
+static void release(esdk_moe *m, int32_t key) {
+  if (m->xmem) return;
+  int32_t s = m->xslot[key];
+  if (s >= 0 && m->slots[s].pins > 0) m->slots[s].pins--;
+}
+
+/* ---------------------------------------------------------------- math */
+static void rmsnorm(float *y, const float *x, const float *w, int32_t n, float eps) {
+  float ss = 0.0f;
+  for (int32_t i = 0; i < n; i++) ss += x[i] * x[i];
+  float r = 1.0f / sqrtf(ss / (float)n + eps);
+  for (int32_t i = 0; i < n; i++) y[i] = x[i] * r * w[i];
+}
+
+static float dot8(const float *a, const float *b, int32_t n) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += a[i + j] * b[i + j];
+  float t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; i++) t += a[i] * b[i];
+  return t;
+}
+
+static void matvec(float *y, const float *W, const float *x, int32_t rows, int32_t cols) {
+  for (int32_t r = 0; r < rows; r++) y[r] = dot8(W + (size_t)r * cols, x, cols);
+}
+
+/* one expert matrix from a record: y = diag(scale) * Q * x */
+static void xmatvec(const esdk_moe *m, int mat, const uint8_t *rec, const float *x, float *y) {
+  const uint8_t *base = rec + m->mat_off[mat];
+  const float *sc = (const float *)(const void *)base;
+  const uint8_t *q = base + m->mat_data[mat];
+  int32_t rows = m->mat_rows[mat], cols = m->mat_cols[mat];
+  size_t rb = (size_t)m->row_bytes[mat];
+  for (int32_t r = 0; r < rows; r++) {
+    const uint8_t *row = q + (size_t)r * rb;
+    float t;
+    if (m->c.expert_quant == 0) {
+      t = dot8((const float *)(const void *)row, x, cols);
+    } else if (m->c.expert_quant == 1) {
+      const int8_t *qr = (const int8_t *)row;
+      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int32_t i = 0;
+      for (; i + 8 <= cols; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += (float)qr[i + j] * x[i + j];
+      t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+      for (; i < cols; i++) t += (float)qr[i] * x[i];
+    } else {
+      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int32_t i = 0;
+      for (; i + 8 <= cols; i += 8)
+        for (int j = 0; j < 4; j++) {
+          uint8_t b = row[(i >> 1) + j];
+          s[2 * j] += (float)((int)(b & 15) - 8) * x[i + 2 * j];
+          s[2 * j + 1] += (float)((int)(b >> 4) - 8) * x[i + 2 * j + 1];
+        }
+      t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+      for (; i < cols; i += 2) {
+        uint8_t b = row[i >> 1];
+        t += (float)((int)(b & 15) - 8) * x[i] + (float)((int)(b >> 4) - 8) * x[i + 1];
+      }
+    }
+    y[r] = sc[r] * t;
+  }
+}
+
+static float silu(float v) { return v / (1.0f + expf(-v)); }
+
+static void softmax(float *x, int32_t n) {
+  float mx = x[0];
+  for (int32_t i = 1; i < n; i++) if (x[i] > mx) mx = x[i];
+  float s = 0.0f;
+  for (int32_t i = 0; i < n; i++) { x[i] = expf(x[i] - mx); s += x[i]; }
+  for (int32_t i = 0; i < n; i++) x[i] /= s;
+}
+
+/* indices of the k largest (ties: lower index first), descending */
+static void topk(const float *x, int32_t n, int32_t k, int32_t *idx) {
+  for (int32_t j = 0; j < k; j++) {
+    int32_t b = -1;
+    for (int32_t i = 0; i < n; i++) {
+      int taken = 0;
+      for (int32_t t = 0; t < j; t++) if (idx[t] == i) { taken = 1; break; }
+      if (!taken && (b < 0 || x[i] > x[b])) b = i;
+    }
+    idx[j] = b;
+  }
+}
+
+static void rope(float *v, int32_t nh, int32_t hd, const float *cs, const float *sn) {
+  int32_t h2 = hd / 2;
+  for (int32_t h = 0; h < nh; h++) {
+    float *p = v + (size_t)h * hd;
+    for (int32_t i = 0; i < h2; i++) {
+      float a = p[i], b = p[i + h2];
+      p[i] = a * cs[i] - b * sn[i];
+      p[i + h2] = b * cs[i] + a * sn[i];
+    }
+  }
+}
+
+/* router: softmax over all experts, top-k of the probabilities */
+static void route(esdk_moe *m, int l, const float *hn, int32_t *idx, float *w) {
+  const esdk_moe_config *c = &m->c;
+  matvec(m->rl, m->L[l].router, hn, c->n_experts, c->d_model);
+  softmax(m->rl, c->n_experts);
+  topk(m->rl, c->n_experts, c->top_k, idx);
+  float s = 0.0f;
+  for (int32_t j = 0; j < c->top_k; j++) { w[j] = m->rl[idx[j]]; s += w[j]; }
+  if (c->norm_topk)
+    for (int32_t j = 0; j < c->top_k; j++) w[j] /= s;
+}
+
+/* predict layer l's experts from hidden state x: layer l's router on its own norm of x */
+static void predict(esdk_moe *m, int l, const float *x, int use_pre_norm) {
+  const esdk_moe_config *c = &m->c;
+  rmsnorm(m->pn, x, use_pre_norm ? m->L[l].attn_norm : m->L[l].ffn_norm, c->d_model, c->rms_eps);
+  matvec(m->pl, m->L[l].router, m->pn, c->n_experts, c->d_model);
+  int32_t n = c->top_k + m->prefetch_extra;
+  if (n > c->n_experts) n = c->n_experts;
+  int32_t *p = m->pred + (size_t)l * c->n_experts;
+  topk(m->pl, c->n_experts, n, p);
+  m->npred[l] = n;
+  moe_lock(m);
+  for (int32_t j = 0; j < n; j++) {
+    int32_t key = l * c->n_experts + p[j];
+    m->is_pred[key] = 1;
+    request(m, key, 0);
+  }
+  moe_unlock(m);
+}
+
+/* ---------------------------------------------------------------- decode */
+esdk_status esdk_moe_reset(esdk_moe *m) {
+  if (!m || !m->arena_set) return ESDK_ERR_STATE;
+  m->pos = 0;
+  return ESDK_OK;
+}
+int32_t esdk_moe_position(const esdk_moe *m) { return m ? m->pos : 0; }
+const float *esdk_moe_logits(const esdk_moe *m) { return m && m->arena_set ? m->logits : NULL; }
+const int32_t *esdk_moe_last_routing(const esdk_moe *m) { return m && m->arena_set ? m->route : NULL; }
+
+static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *idx, const float *w) {
+  const esdk_moe_config *c = &m->c;
+  const int32_t D = c->d_model, E = c->n_experts, K = c->top_k, F = c->d_ff_expert;
+  const moe_layer *L = &m->L[l];
+  esdk_status st = ESDK_OK;
+  /* demand the routed experts (front of the I/O queue), then predict the next layer */
+  moe_lock(m);
+  if (m->io_failed) { st = io_failure(m); moe_unlock(m); return st; }
+  if (!m->xmem) {
+    /* prediction statistics for this layer */
+    if (m->npred[l] > 0) {
+      int32_t *p = m->pred + (size_t)l * E;
+      for (int32_t j = 0; j < m->npred[l]; j++) {
+        int used = 0;
+        for (int32_t t = 0; t < K; t++) used |= idx[t] == p[j];
+        m->st.predicted++;
+        m->st.predicted_used += (uint64_t)used;
+      }
+      m->st.predict_needed += (uint64_t)K;
+      m->npred[l] = 0;
+    }
+    for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 1);
+    for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
+  }
+  moe_unlock(m);
+  if (st != ESDK_OK) return st;
+  if (m->prefetch_on && !m->xmem && !c->pre_router && l + 1 < c->n_layers) predict(m, l + 1, m->x, 0);
+  for (int32_t i = 0; i < D; i++) m->acc[i] = 0.0f;
+  if (c->d_ff_shared) {
+    const int32_t S = c->d_ff_shared;
+    matvec(m->g, L->sh_gate, hn, S, D);
+    matvec(m->u, L->sh_up, hn, S, D);
+    for (int32_t i = 0; i < S; i++) m->g[i] = silu(m->g[i]) * m->u[i];
+    matvec(m->eo, L->sh_down, m->g, D, S);
+    float gs = 1.0f;
+    if (c->shared_gate) gs = 1.0f / (1.0f + expf(-dot8(L->sh_g, hn, D)));
+    for (int32_t i = 0; i < D; i++) m->acc[i] += gs * m->eo[i];
+  }
+  for (int32_t j = 0; j < K; j++) {
+    int32_t key = l * E + idx[j];
+    const uint8_t *rec = NULL;
+    moe_lock(m);
+    st = acquire(m, key, &rec);
+    moe_unlock(m);
+    if (st != ESDK_OK) break;
+    xmatvec(m, 0, rec, hn, m->g);
+    xmatvec(m, 1, rec, hn, m->u);
+    for (int32_t i = 0; i < F; i++) m->g[i] = silu(m->g[i]) * m->u[i];
+    xmatvec(m, 2, rec, m->g, m->eo);
+    moe_lock(m);
+    release(m, key);
+    moe_unlock(m);
+    for (int32_t i = 0; i < D; i++) m->acc[i] += w[j] * m->eo[i];
+  }
+  if (st != ESDK_OK) {
+    moe_lock(m);
+    for (int32_t j = 0; j < K; j++) release(m, l * E + idx[j]);
+    moe_unlock(m);
+    return st;
+  }
+  for (int32_t i = 0; i < D; i++) m->x[i] += m->acc[i];
+  return ESDK_OK;
+}
+
+esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
+  if (!m || !m->arena_set) return ESDK_ERR_STATE;
+  if (!m->have_bundle || (!m->xmem && !m->cmem)) return fail(m, ESDK_ERR_STATE, "no expert memory: set the bundle and a cache or memory", 0);
+  if (m->cmem && !m->io_running) return fail(m, ESDK_ERR_STATE, "expert cache without a running I/O thread (esdk_moe_io_open)", 0);
+  const esdk_moe_config *c = &m->c;
+  if (token < 0 || token >= c->vocab) return fail(m, ESDK_ERR_ARG, "token id out of range", 0);
+  if (m->pos >= m->max_seq) return fail(m, ESDK_ERR_ARENA, "context full (max_seq tokens)", 0);
+  const int32_t D = c->d_model, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, K = c->top_k;
+  const int32_t QD = H * hd, KD = KV * hd, grp = H / KV, pos = m->pos;
+  memcpy(m->x, m->tok_emb + (size_t)token * D, (size_t)D * sizeof(float));
+  for (int32_t i = 0; i < hd / 2; i++) {
+    float inv = powf(c->rope_theta, -(float)(2 * i) / (float)hd);
+    float a = (float)pos * inv;
+    m->rc[i] = cosf(a);
+    m->rs[i] = sinf(a);
+  }
+  for (int l = 0; l < c->n_layers; l++) {
+    const moe_layer *L = &m->L[l];
+    int32_t *idx = m->route + (size_t)l * K;
+    rmsnorm(m->xn, m->x, L->attn_norm, D, c->rms_eps);
+    if (c->pre_router) {
+      /* SmallThinker: route from the layer input; the reads overlap attention */
+      route(m, l, m->xn, idx, m->route_w);
+      if (!m->xmem) {
+        moe_lock(m);
+        esdk_status st = ESDK_OK;
+        if (m->prefetch_on) {
+          for (int32_t j = 0; j < K; j++) { m->pred[(size_t)l * c->n_experts + j] = idx[j]; }
+          m->npred[l] = K;
+          for (int32_t j = 0; j < K && st == ESDK_OK; j++) { m->is_pred[l * c->n_experts + idx[j]] = 1; st = request(m, l * c->n_experts + idx[j], 0); }
+        }
+        moe_unlock(m);
+        if (st != ESDK_OK) return st;
+      }
+    }
+    matvec(m->q, L->wq, m->xn, QD, D);
+    matvec(m->k, L->wk, m->xn, KD, D);
+    matvec(m->v, L->wv, m->xn, KD, D);
+    if (L->bq) for (int32_t i = 0; i < QD; i++) m->q[i] += L->bq[i];
+    if (L->bk) for (int32_t i = 0; i < KD; i++) m->k[i] += L->bk[i];
+    if (L->bv) for (int32_t i = 0; i < KD; i++) m->v[i] += L->bv[i];
+    if (L->q_norm) rmsnorm(m->q, m->q, L->q_norm, QD, c->rms_eps);
+    if (L->k_norm) rmsnorm(m->k, m->k, L->k_norm, KD, c->rms_eps);
+    rope(m->q, H, hd, m->rc, m->rs);
+    rope(m->k, KV, hd, m->rc, m->rs);
+    float *kc = m->kc + ((size_t)l * m->max_seq) * KD, *vc = m->vc + ((size_t)l * m->max_seq) * KD;
+    memcpy(kc + (size_t)pos * KD, m->k, (size_t)KD * sizeof(float));
+    memcpy(vc + (size_t)pos * KD, m->v, (size_t)KD * sizeof(float));
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int32_t h = 0; h < H; h++) {
+      const float *qh = m->q + (size_t)h * hd;
+      int32_t kvh = h / grp;
+      for (int32_t t = 0; t <= pos; t++) m->att[t] = dot8(qh, kc + (size_t)t * KD + (size_t)kvh * hd, hd) * scale;
+      softmax(m->att, pos + 1);
+      float *o = m->ao + (size_t)h * hd;
+      for (int32_t i = 0; i < hd; i++) o[i] = 0.0f;
+      for (int32_t t = 0; t <= pos; t++) {
+        const float *vt = vc + (size_t)t * KD + (size_t)kvh * hd;
+        float a = m->att[t];
+        for (int32_t i = 0; i < hd; i++) o[i] += a * vt[i];
+      }
+    }
+    matvec(m->eo, L->wo, m->ao, D, QD);
+    for (int32_t i = 0; i < D; i++) m->x[i] += m->eo[i];
+    rmsnorm(m->hn, m->x, L->ffn_norm, D, c->rms_eps);
+    if (!c->pre_router) route(m, l, m->hn, idx, m->route_w);
+    esdk_status st = moe_ffn(m, l, m->hn, idx, m->route_w);
+    if (st != ESDK_OK) return st;
+  }
+  rmsnorm(m->xn, m->x, m->norm, D, c->rms_eps);
+  matvec(m->logits, m->lm_head, m->xn, c->vocab, D);
+  m->pos++;
+  moe_lock(m);
+  m->st.tokens++;
+  m->ttick++;
+  moe_unlock(m);
+  return ESDK_OK;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+static int32_t pick(esdk_moe *m, float temperature, int32_t topn, uint64_t *rng) {
+  const int32_t V = m->c.vocab;
+  const float *lg = m->logits;
+  int32_t best = 0;
+  for (int32_t i = 1; i < V; i++) if (lg[i] > lg[best]) best = i;
+  if (temperature <= 0.0f) return best;
+  /* threshold = topn-th largest logit (all when topn <= 0) */
+  float thr = -INFINITY;
+  if (topn > 0 && topn < V) {
+    /* partial: repeatedly find the largest below the previous (ties counted) */
+    float prev = INFINITY;
+    int32_t have = 0;
+    while (have < topn) {
+      float mx = -INFINITY;
+      for (int32_t i = 0; i < V; i++) if (lg[i] < prev && lg[i] > mx) mx = lg[i];
+      int32_t cnt = 0;
+      for (int32_t i = 0; i < V; i++) if (lg[i] == mx) cnt++;
+      have += cnt;
+      prev = mx;
+      thr = mx;
+      if (cnt == 0) break;
+    }
+  }
+  double sum = 0.0;
+  for (int32_t i = 0; i < V; i++) if (lg[i] >= thr) sum += exp((double)(lg[i] - lg[best]) / temperature);
+  double r = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * sum, acc = 0.0;
+  int32_t last = best;
+  for (int32_t i = 0; i < V; i++) {
+    if (lg[i] < thr) continue;
+    acc += exp((double)(lg[i] - lg[best]) / temperature);
+    last = i;
+    if (acc > r) return i;
+  }
+  return last;
+}
+
+esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
+                              float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
+                              int32_t *out, int32_t *n_out) {
+  if (!m || !n_out || (n_prompt > 0 && !prompt) || (max_new > 0 && !out) || n_prompt < 1 || max_new < 0)
+    return m ? fail(m, ESDK_ERR_ARG, "generate needs a prompt of at least one token", 0) : ESDK_ERR_ARG;
+  *n_out = 0;
+  uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+  for (int32_t i = 0; i < n_prompt; i++) {
+    esdk_status st = esdk_moe_step(m, prompt[i]);
+    if (st != ESDK_OK) return st;
+  }
+  for (int32_t i = 0; i < max_new; i++) {
+    int32_t t = pick(m, temperature, top_k_sample, &rng);
+    out[(*n_out)++] = t;
+    if (t == stop_token || i + 1 == max_new || m->pos >= m->max_seq) break;
+    esdk_status st = esdk_moe_step(m, t);
+    if (st != ESDK_OK) return st;
+  }
+  return ESDK_OK;
+}
+
+void esdk_moe_get_stats(const esdk_moe *m, esdk_moe_stats *s) {
+  if (!m || !s) return;
+  moe_lock((esdk_moe *)m);
+  *s = m->st;
+  moe_unlock((esdk_moe *)m);
+}
+void esdk_moe_reset_stats(esdk_moe *m) {
+  if (!m) return;
+  moe_lock(m);
+  memset(&m->st, 0, sizeof m->st);
+  moe_unlock(m);
+}
