@@ -7,7 +7,7 @@ import pytest
 from edge_sdk.build import linux
 from edge_sdk.compile.target import load_target
 
-TARGETS = ["rpi4", "rpi5"]
+TARGETS = ["rpi4", "rpi5", "android-arm64"]  # every aarch64 target with an emulated stand-in
 # the kernel set each emulated CPU must get from cpu.c's HWCAP check
 EXPECTED_ISA = {"rpi4": "neon", "rpi5": "neon-dotprod", "android-arm64": "neon-dotprod"}
 
