@@ -31,6 +31,8 @@ class OrtRunner:
         so.log_severity_level = 3
         self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.output_names = [o.name for o in self.sess.get_outputs()]
+        shapes = dict(input_shapes or {})
+        self.input_specs = [(i.name, tuple(shapes.get(i.name, i.shape))) for i in self.sess.get_inputs()]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self.output_names, self.sess.run(self.output_names, dict(feeds))))
@@ -50,6 +52,7 @@ class LiteRTRunner:
         self.interp.allocate_tensors()
         self.inputs = {d["name"]: d for d in self.interp.get_input_details()}
         self.outputs = self.interp.get_output_details()
+        self.input_specs = [(n, tuple(int(v) for v in d["shape"])) for n, d in self.inputs.items()]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name, arr in feeds.items():
@@ -57,6 +60,34 @@ class LiteRTRunner:
             self.interp.set_tensor(d["index"], np.asarray(arr, dtype=d["dtype"]))
         self.interp.invoke()
         return {d["name"]: self.interp.get_tensor(d["index"]).copy() for d in self.outputs}
+
+
+def adapt_feeds(feeds: Mapping[str, np.ndarray], peer) -> dict[str, np.ndarray]:
+    """The same input data in the peer's own names and layout.
+
+    An artifact exported from ONNX takes NCHW, the TFLite version of the same model NHWC:
+    inputs are matched by name (else by position) and transposed when that is the only
+    difference.
+    """
+    arrays = list(feeds.items())
+    out = {}
+    for k, (name, shape) in enumerate(peer.input_specs):
+        if name in feeds:
+            a = np.asarray(feeds[name])
+        elif k < len(arrays):
+            a = np.asarray(arrays[k][1])
+        else:
+            raise EdgeSdkError(f"{peer.name} model input '{name}' has no matching edge-sdk input")
+        if any(not isinstance(d, int) for d in shape) or a.shape == shape:
+            out[name] = a
+        elif a.ndim == 4 and a.transpose(0, 2, 3, 1).shape == shape:
+            out[name] = np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+        elif a.ndim == 4 and a.transpose(0, 3, 1, 2).shape == shape:
+            out[name] = np.ascontiguousarray(a.transpose(0, 3, 1, 2))
+        else:
+            raise EdgeSdkError(f"{peer.name} model input '{name}' has shape {list(shape)}, "
+                               f"the artifact's input {list(a.shape)}: not the same model?")
+    return out
 
 
 def source_runner(path: str | Path, threads: int = 1, input_shapes=None):

@@ -144,3 +144,13 @@ def test_corrupt_artifact_is_one_line(exported, tmp_path, how):
             assert how == "flip-fixed-crc"
         else:
             one_line_error(p)
+
+
+def test_bench_compares_an_onnx_export_with_the_tflite_model(zoo_model, tmp_path):
+    """The README's main job: an artifact from the ONNX model, timed against both source formats."""
+    out = tmp_path / "m.esm"
+    cli("export", zoo_model("ds_cnn", "onnx"), "-o", out, check_rc=0)
+    j = json.loads(cli("bench", out, "--runs", "3", "--warmup", "1", "--compare", zoo_model("ds_cnn", "onnx"),
+                       "--compare", zoo_model("ds_cnn", "tflite"), "--json", check_rc=0).stdout)
+    names = [t["name"] for t in j["timings"]]
+    assert any(n.startswith("onnxruntime") for n in names) and any(n.startswith("litert") for n in names), names

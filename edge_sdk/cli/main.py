@@ -110,7 +110,7 @@ def bench(
     import numpy as np
 
     from ..benchmark import interleaved
-    from ..peers import peer_runners
+    from ..peers import adapt_feeds, peer_runners
     from ..runtime.session import Session
 
     if kernels:
@@ -142,8 +142,9 @@ def bench(
         return
     contenders = {"edge-sdk": lambda: sess.run(feeds)}
     for model in compare or []:
-        for peer in peer_runners(model, threads, {k: v.shape for k, v in feeds.items()}):
-            contenders[f"{peer.name} ({model.name})"] = (lambda p=peer: p.run(feeds))
+        for peer in peer_runners(model, threads):
+            pf = adapt_feeds(feeds, peer)
+            contenders[f"{peer.name} ({model.name})"] = (lambda p=peer, f=pf: p.run(f))
     with tables.progress_bar() as bar:
         timings = interleaved(contenders, runs=runs, warmup=warmup, progress=lambda d, t: bar("benchmark", d, t))
     result = {"artifact": str(artifact), "threads": threads, "isa": sess.isa,
