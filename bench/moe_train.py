@@ -128,6 +128,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dump-corpus", type=Path, help="write the machine's corpus to this file and exit")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--aux-coef", type=float, default=0.01, help="Switch load-balancing loss weight")
+    ap.add_argument("--pre-router", action="store_true",
+                    help="router reads the layer input (attention norm) before attention, as in SmallThinker")
+    ap.add_argument("--d-ff-shared", type=int, default=0, help="add a gated shared expert of this width")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.dump_corpus:
@@ -136,8 +140,13 @@ def main(argv=None) -> int:
         print(f"{len(text)} bytes from {len(files)} files ({files[0]} ...)")
         return 0
     cfg = MoEConfig(**(SMALL if a.size == "small" else TINY))
-    model, info = train(cfg, a.seconds, a.seed, batch=a.batch, seq=a.seq, device=a.device, corpus_file=a.corpus_file)
-    info["device"] = a.device
+    cfg.pre_router = a.pre_router
+    if a.d_ff_shared:
+        cfg.d_ff_shared, cfg.shared_gate = a.d_ff_shared, True
+    model, info = train(cfg, a.seconds, a.seed, batch=a.batch, seq=a.seq, aux_coef=a.aux_coef, device=a.device,
+                        corpus_file=a.corpus_file)
+    info.update(device=a.device, aux_coef=a.aux_coef, pre_router=a.pre_router, d_ff_shared=a.d_ff_shared,
+                argv=sys.argv[1:] if argv is None else list(argv))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict(), "info": info}, a.out)
     a.out.with_suffix(".json").write_text(json.dumps(info, indent=2))

@@ -77,6 +77,17 @@ def test_mmap_and_no_prefetch_match(tiny):
         assert r.tokens == ref and r.stats["precision"] is not None and r.stats["recall"] > 0
 
 
+def test_pre_router_predicts_next_layer(tiny):
+    """A pre-attention-router model reads its own layer's experts before attention and also
+    predicts the next layer (its pre-router on the hidden state after attention)."""
+    ref = Generator(tiny["pre"], mode="resident").generate(PROMPT, 20).tokens
+    mb = 0.3 * Generator(tiny["pre"], mode="mmap").total_expert_bytes / 2**20
+    with Generator(tiny["pre"], expert_cache_mb=mb, prefetch_extra=1) as g:
+        r = g.generate(PROMPT, 20)
+    assert r.tokens == ref
+    assert r.stats["precision"] is not None and 0 < r.stats["recall"] <= 1
+
+
 def test_matches_torch_reference(tiny):
     gen = Generator(tiny["f32"], mode="resident")
     model = model_from_config(gen.config, seed=3)

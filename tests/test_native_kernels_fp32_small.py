@@ -31,6 +31,9 @@ CONV = [
     (4, 4, 10, 12, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 4),      # dw plane, no padding
     (3, 3, 9, 11, 3, 3, (1, 1), (2, 1, 0, 2), (1, 1), 3),       # dw plane, asymmetric pads
     (2, 2, 1, 1, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),        # dw plane, 1x1 map
+    (2, 2, 112, 112, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),    # dw plane at its size limit
+    (2, 2, 120, 113, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),    # OW 113 > 112: row kernel
+    (3, 3, 225, 223, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 3),    # s2, OW 112, planes too big: row kernel
     (3, 16, 40, 70, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),     # patch, row tiles, stride 2 (35 wide)
     (3, 13, 20, 50, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),     # patch, stride 1, M = 8 + 4 + 1
     (2, 8, 30, 100, 3, 3, (3, 3), (1, 1, 1, 1), (1, 1), 1),     # patch, stride 3 (gathers), 33 wide
@@ -60,8 +63,9 @@ def test_conv_small(isa, case, threads):
     close(ref, g.run(isa, threads)[0])
 
 
-# P: 1, 15, 16, 17, 127, 128, 129 (2 tiles), 196 (2 x 98 -> 112 + 84), 257 (3 tiles), 784
-SPMM_P = [(1, 1), (3, 5), (4, 4), (1, 17), (1, 127), (8, 16), (3, 43), (14, 14), (1, 257), (28, 28)]
+# P: 1, 15, 16, 17, 127, 128, 129, 196 / 176 / 208 (one tile of up to 13 vectors), 209 / 257 (3 tiles), 784
+SPMM_P = [(1, 1), (3, 5), (4, 4), (1, 17), (1, 127), (8, 16), (3, 43), (14, 14), (11, 16), (13, 16), (1, 209),
+          (1, 257), (28, 28)]
 
 
 @pytest.mark.parametrize("isa", ISA)
@@ -125,4 +129,36 @@ def test_binary_f32_vector(isa, kind, shapes, act):
     ai, bi = g.input("a", a), g.const("b", b)
     yi = g.output("y", "float32", ref.shape)
     g.op("BINARY", [ai, bi], [yi], kind=kind, act=act)
+    close(ref, g.run(isa)[0])
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("K,M,H,W", [(16, 7, 7, 7), (64, 13, 7, 7), (32, 5, 1, 17), (48, 11, 3, 11), (16, 6, 5, 13),
+                                     (32, 4, 1, 65), (20, 9, 7, 7), (16, 3, 1, 81)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv1x1_odd_pixel(isa, K, M, H, W, threads):
+    """1x1 GEMM on 16*V + 1 pixels (V = 1..4; K % 16 != 0 and V > 4 fall back to the 4x64 tile)."""
+    rng = np.random.default_rng(K * 7 + M + H * W)
+    x = rng.standard_normal((2, K, H, W)).astype(np.float32)
+    w = rng.standard_normal((M, K, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    ref = np.clip(conv_ref(x, w, b, (1, 1), (0, 0, 0, 0), (1, 1), 1), -1.0, 3.0)
+    g = Graph()
+    xi, wi, bi = g.input("x", x), g.const("w", w), g.const("b", b)
+    yi = g.output("y", "float32", ref.shape)
+    g.op("CONV2D", [xi, wi, bi], [yi], stride_h=1, stride_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0, dil_h=1,
+         dil_w=1, group=1, act=2, act_min=-1.0, act_max=3.0)
+    close(ref, g.run(isa, threads)[0])
+
+
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 5, 7, 7), (1, 16, 4, 4), (1, 9, 6, 37), (1, 2, 56, 56)])
+def test_global_avgpool_f32_vector(isa, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) + 3.0).astype(np.float32)
+    ref = x.astype(np.float64).mean(axis=(2, 3), keepdims=True)
+    g = Graph()
+    xi = g.input("x", x)
+    yi = g.output("y", "float32", ref.shape)
+    g.op("GLOBAL_AVGPOOL", [xi], [yi])
     close(ref, g.run(isa)[0])

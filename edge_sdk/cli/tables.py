@@ -30,7 +30,7 @@ def progress_bar():
     def update(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, leave=False, unit="step")
+            bar = bars[stage] = tqdm(total=total, desc=stage, leave=False, unit="step", disable=None)  # off in logs
         bar.n = done
         bar.refresh()
 

@@ -103,7 +103,9 @@ class Generator:
             self._check(lib.esdk_moe_set_expert_memory(self._m, self._x, fsize), ArtifactError)
         elif mode == "mmap":
             self._f = open(self.bundle, "rb")
-            self._mmap = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
+            # MAP_PRIVATE, PROT_READ, no madvise: the kernel's default readahead (as an engine that
+            # maps its weights and lets the page cache do the rest)
+            self._mmap = mmap.mmap(self._f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
             self._x = ffi.from_buffer("char[]", self._mmap)
             self._check(lib.esdk_moe_set_expert_memory(self._m, self._x, fsize), ArtifactError)
         elif mode == "stream":

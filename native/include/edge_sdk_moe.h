@@ -79,9 +79,10 @@ int32_t esdk_moe_cache_slots(const esdk_moe *m);
 /* Host builds: open the bundle and start the I/O thread. flags: 1 = O_DIRECT. */
 esdk_status esdk_moe_io_open(esdk_moe *m, const char *path, int32_t flags);
 esdk_status esdk_moe_io_close(esdk_moe *m);
-/* Prediction: 0 off (demand reads only), 1 on (pre-attention router when the model has
-   one, else the next layer's router on the current hidden state). extra: predicted experts
-   beyond top_k per layer. */
+/* Prediction: 0 off (demand reads only), 1 on: the next layer's router on the current hidden
+   state after this layer's attention (a pre-attention router on its attention norm), and, when
+   the model has a pre-attention router, the layer's own experts before attention. extra:
+   predicted experts beyond top_k per layer. */
 esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra);
 
 /* Decoding. reset clears the KV cache; step feeds one token and computes its logits. */

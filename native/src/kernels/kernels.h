@@ -122,6 +122,7 @@ typedef struct {
   void (*dequantize_i8)(const int8_t *x, float *y, int64_t n, float scale, int32_t zp);
   /* BINARY f32 (x86 fp32 work): may decline (returns 0) a stride pattern or kind */
   int (*binary_f32)(const esdk_binary_args *a, const float *A, const float *B, float *Y);
+  void (*global_avgpool_f32)(const float *x, float *y, int64_t nc, int64_t hw); /* never declines */
 } esdk_isa_kernels;
 
 extern const esdk_isa_kernels esdk_kernels_scalar;

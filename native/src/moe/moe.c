@@ -593,6 +593,21 @@ static void predict(esdk_moe *m, int l, const float *x, int use_pre_norm) {
   moe_unlock(m);
 }
 
+/* prediction statistics for layer l against its actual routing idx (lock held) */
+static void pred_stats(esdk_moe *m, int l, const int32_t *idx) {
+  const int32_t E = m->c.n_experts, K = m->c.top_k;
+  if (m->npred[l] <= 0) return;
+  const int32_t *p = m->pred + (size_t)l * E;
+  for (int32_t j = 0; j < m->npred[l]; j++) {
+    int used = 0;
+    for (int32_t t = 0; t < K; t++) used |= idx[t] == p[j];
+    m->st.predicted++;
+    m->st.predicted_used += (uint64_t)used;
+  }
+  m->st.predict_needed += (uint64_t)K;
+  m->npred[l] = 0;
+}
+
 /* ---------------------------------------------------------------- decode */
 esdk_status esdk_moe_reset(esdk_moe *m) {
   if (!m || !m->arena_set) return ESDK_ERR_STATE;
@@ -612,24 +627,15 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
   moe_lock(m);
   if (m->io_failed) { st = io_failure(m); moe_unlock(m); return st; }
   if (!m->xmem) {
-    /* prediction statistics for this layer */
-    if (m->npred[l] > 0) {
-      int32_t *p = m->pred + (size_t)l * E;
-      for (int32_t j = 0; j < m->npred[l]; j++) {
-        int used = 0;
-        for (int32_t t = 0; t < K; t++) used |= idx[t] == p[j];
-        m->st.predicted++;
-        m->st.predicted_used += (uint64_t)used;
-      }
-      m->st.predict_needed += (uint64_t)K;
-      m->npred[l] = 0;
-    }
+    pred_stats(m, l, idx); /* (pre-router models: already counted before attention) */
     for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 1);
     for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
   }
   moe_unlock(m);
   if (st != ESDK_OK) return st;
-  if (m->prefetch_on && !m->xmem && !c->pre_router && l + 1 < c->n_layers) predict(m, l + 1, m->x, 0);
+  /* next layer's experts: its router on the current hidden state (after this layer's attention);
+     a pre-attention router reads its attention norm of the layer input, so that norm is used */
+  if (m->prefetch_on && !m->xmem && l + 1 < c->n_layers) predict(m, l + 1, m->x, c->pre_router);
   for (int32_t i = 0; i < D; i++) m->acc[i] = 0.0f;
   if (c->d_ff_shared) {
     const int32_t S = c->d_ff_shared;
@@ -693,9 +699,9 @@ esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
       if (!m->xmem) {
         moe_lock(m);
         esdk_status st = ESDK_OK;
+        pred_stats(m, l, idx); /* the next-layer prediction made during layer l-1 */
         if (m->prefetch_on) {
-          for (int32_t j = 0; j < K; j++) { m->pred[(size_t)l * c->n_experts + j] = idx[j]; }
-          m->npred[l] = K;
+          /* the layer's own routed experts, known before attention: read while attention runs */
           for (int32_t j = 0; j < K && st == ESDK_OK; j++) { m->is_pred[l * c->n_experts + idx[j]] = 1; st = request(m, l * c->n_experts + idx[j], 0); }
         }
         moe_unlock(m);

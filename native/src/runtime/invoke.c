@@ -433,6 +433,7 @@ static void run_op(esdk_model *m, const esdk_op *op) {
     case OP_GLOBAL_AVGPOOL: {
       int64_t nc = (int64_t)c.t[0].dims[0] * c.t[0].dims[1], hw = (int64_t)c.t[0].dims[2] * c.t[0].dims[3];
       if (c.t[0].dtype == DT_I8) esdk_global_avgpool_i8_scalar((const int8_t *)c.p[0], (int8_t *)c.y, nc, hw);
+      else if (m->isa->global_avgpool_f32) m->isa->global_avgpool_f32((const float *)c.p[0], (float *)c.y, nc, hw);
       else esdk_global_avgpool_f32_scalar((const float *)c.p[0], (float *)c.y, nc, hw);
       break;
     }

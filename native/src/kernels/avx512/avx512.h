@@ -15,12 +15,14 @@ static inline T512 __mmask16 esdk_mask16(int64_t n) { return n >= 16 ? (__mmask1
 
 static inline T512 __m512 esdk_clamp512(__m512 v, __m512 lo, __m512 hi) { return _mm512_min_ps(_mm512_max_ps(v, lo), hi); }
 
+int esdk_conv1x1_f32_odd_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_conv1x1_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_dwconv3x3_f32_plane_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y);
 int esdk_conv2d_f32_patch_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_binary_f32_avx512(const esdk_binary_args *a, const float *A, const float *B, float *Y);
+void esdk_global_avgpool_f32_avx512(const float *x, float *y, int64_t nc, int64_t hw);
 int esdk_conv2d_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_fc_f32_avx512(const esdk_fc_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_conv1x1_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);

@@ -45,6 +45,7 @@ static blk_fn const k_blk1[5] = {0, blk1x1, blk1x2, blk1x3, blk1x4};
 T512 int esdk_conv1x1_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y) {
   int64_t HW = (int64_t)a->H * a->W, K = a->C, M = a->M, n, p0, m;
   __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+  if (esdk_conv1x1_f32_odd_avx512(a, x, w, b, y)) return 1; /* 7x7 maps */
   for (n = 0; n < a->N; n++) {
     const float *X = x + n * K * HW;
     float *Y = y + n * M * HW;

@@ -68,8 +68,8 @@ T512 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, cons
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
   if (a->sw != 1 && a->sw != 2) return 0;
-  /* small maps: padded-plane kernel (no border code, junk columns instead of empty lanes) */
-  if (a->OW <= 64 && esdk_dwconv3x3_f32_plane_avx512(a, x, w, b, y)) return 1;
+  /* up to 112 wide (planes within its 112 KiB stack buffer): padded-plane kernel (no border code, junk columns instead of empty lanes) */
+  if (a->OW <= 112 && esdk_dwconv3x3_f32_plane_avx512(a, x, w, b, y)) return 1;
   /* narrow maps (DS-CNN's 5-wide rows) are mostly border columns, which this kernel does in
      scalar code; the general direct conv masks borders in-vector instead */
   if (a->OW < 16) return 0;

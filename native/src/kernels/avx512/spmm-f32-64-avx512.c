@@ -1,7 +1,7 @@
 /* Block-CSR sparse x dense (Fast Sparse ConvNets) on NCHW, vectorised along pixels.
    For a tile of pixels, each output row (or block of rows) walks its nonzero blocks:
    - 1x1 blocks (unstructured): tiles of up to 8 vectors (128 pixels, the pixel count split
-     evenly into tiles), two accumulator sets, so each nonzero's index load, address and
+     evenly into tiles; up to 13 vectors when that makes one tile), two accumulator sets, so each nonzero's index load, address and
      broadcast feed up to 8 FMAs (the per-nonzero overhead, not FMA or cache bandwidth, was
      the limit: 64-pixel tiles measured 3-5% slower on MobileNetV1 at 80-90%, 32 and
      16-pixel tiles 1.3-2.5x slower per layer).
@@ -151,16 +151,28 @@ ROWU(u7, 7, 0, 2)
 ROWU(u7m, 7, 1, 2)
 ROWU(u8, 8, 0, 2)
 ROWU(u8m, 8, 1, 2)
+ROWU(u9, 9, 0, 1)
+ROWU(u9m, 9, 1, 1)
+ROWU(u10, 10, 0, 1)
+ROWU(u10m, 10, 1, 1)
+ROWU(u11, 11, 0, 1)
+ROWU(u11m, 11, 1, 1)
+ROWU(u12, 12, 0, 1)
+ROWU(u12m, 12, 1, 1)
+ROWU(u13, 13, 0, 1)
+ROWU(u13m, 13, 1, 1)
 typedef void (*rowu_fn)(const float *, int64_t, const uint32_t *, const float *, int64_t, float, float *, __mmask16,
                         __m512, __m512);
-static rowu_fn const k_rowu[9][2] = {{0, 0}, {u1, u1m}, {u2, u2m}, {u3, u3m}, {u4, u4m}, {u5, u5m}, {u6, u6m}, {u7, u7m}, {u8, u8m}};
+static rowu_fn const k_rowu[14][2] = {{0, 0}, {u1, u1m}, {u2, u2m}, {u3, u3m}, {u4, u4m}, {u5, u5m}, {u6, u6m}, {u7, u7m}, {u8, u8m}, {u9, u9m}, {u10, u10m}, {u11, u11m}, {u12, u12m}, {u13, u13m}};
 
 T512 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y) {
   int64_t p0, rb, r, rem, br = a->br, bc = a->bc, bsz = br * bc;
   int shared = bc == 1 && (br == 2 || br == 4 || br == 8);
   int64_t tile = br == 8 && shared ? 32 : 64; /* R x V accumulators stay within 16 zmm */
   int unst = br == 1 && bc == 1;
-  const int maxv = 8; /* 6 / 8 / 12 measured equal on MobileNetV1 at 80-90%; 4 (the old 64 px) slower */
+  /* up to 208 pixels (14x14 maps): one tile, so the weights stream once (-2..4% on MobileNetV1
+     at 80-90%); larger maps: 8-vector tiles (6 / 8 / 12 measured equal; 4, the old 64 px, slower) */
+  int maxv = a->P <= 208 ? 13 : 8;
   __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
   if (a->xs_p != 1 || a->ys_p != 1) return 0;
   if (unst) {

@@ -146,9 +146,12 @@ T512 int esdk_spmm_i8_avx512(const esdk_spmm_args *a, const int8_t *x, const int
   uint8_t buf[65536] __attribute__((aligned(64)));
   int32_t cb[MCH];
   int grp = a->bc % 4 == 0;
+  int64_t nsub, reg;
   if (a->xs_p != 1 || a->ys_p != 1 || mch == 0) return 0; /* sparse FC layout: scalar */
   pt = K <= 1024 ? 64 : K <= 2048 ? 32 : K <= 4096 ? 16 : 0;
   if (!pt) return 0;
+  nsub = K <= 256 ? 4 : 1;
+  reg = (K + 3) / 4 * 256;
   for (mc = a->m0; mc < a->m1; mc += mch) {
     int64_t me = mc + mch < a->m1 ? mc + mch : a->m1, p0;
     for (rb = mc / a->br; rb < me / a->br; rb++)
@@ -163,10 +166,16 @@ T512 int esdk_spmm_i8_avx512(const esdk_spmm_args *a, const int8_t *x, const int
             for (cc = 0; cc < a->bc; cc++) s += (uint32_t)v[(j * a->br + r) * a->bc + cc];
         cb[m - mc] = (int32_t)((uint32_t)(b ? b[m] : 0) - (uint32_t)(128 + a->zx) * s);
       }
-    for (p0 = 0; p0 < P; p0 += pt) {
-      int64_t rem = P - p0 < pt ? P - p0 : pt;
-      int nv = (int)((rem + 15) / 16);
-      esdk_pack_vnni(x + p0, a->xs_k, K, rem, nv, buf);
+    /* small K: pack up to 4 tiles of 64 pixels at once (regions of G * 256 bytes) and run each
+       row over all of them, so the per-row setup (requantization constants) is paid once */
+    for (p0 = 0; p0 < P; p0 += pt * nsub) {
+      int64_t rem[4], u, ns = 0;
+      int nv[4];
+      for (u = 0; u < nsub && p0 + u * pt < P; u++, ns++) {
+        rem[u] = P - p0 - u * pt < pt ? P - p0 - u * pt : pt;
+        nv[u] = (int)((rem[u] + 15) / 16);
+        esdk_pack_vnni(x + p0 + u * pt, a->xs_k, K, rem[u], nv[u], buf + u * reg);
+      }
       for (rb = mc / a->br; rb < me / a->br; rb++) {
         esdk_rq512 q[4];
         int64_t m0 = rb * a->br, i;
@@ -176,13 +185,17 @@ T512 int esdk_spmm_i8_avx512(const esdk_spmm_args *a, const int8_t *x, const int
               int64_t mm = m0 + r + i;
               esdk_rq512_set(&q[i], a->mult[mm * a->qstride], a->shift[mm * a->qstride], a->zy, a->qmin, a->qmax);
             }
-            k_r4[nv](a, rb, r, buf, v, cb + (m0 + r - mc), q, y + (m0 + r) * a->ys_m + p0, a->ys_m, rem);
+            for (u = 0; u < ns; u++)
+              k_r4[nv[u]](a, rb, r, buf + u * reg, v, cb + (m0 + r - mc), q, y + (m0 + r) * a->ys_m + p0 + u * pt,
+                          a->ys_m, rem[u]);
           }
         } else {
           for (r = 0; r < a->br; r++) {
             int64_t mm = m0 + r;
             esdk_rq512_set(&q[0], a->mult[mm * a->qstride], a->shift[mm * a->qstride], a->zy, a->qmin, a->qmax);
-            (grp ? k_g1 : k_r1)[nv](a, rb, r, buf, v, cb + (mm - mc), q, y + mm * a->ys_m + p0, a->ys_m, rem);
+            for (u = 0; u < ns; u++)
+              (grp ? k_g1 : k_r1)[nv[u]](a, rb, r, buf + u * reg, v, cb + (mm - mc), q, y + mm * a->ys_m + p0 + u * pt,
+                                         a->ys_m, rem[u]);
           }
         }
       }
