@@ -24,6 +24,8 @@ from .program import LayerUpdate, derive
 from .reference import step as ref_step
 
 RATIOS = (1 / 8, 1 / 4, 1 / 2, 1.0)
+SCORE = "mean"
+N_SAMPLES = 16
 
 
 def gradients(base, kg, graph, cands, scales, loss, calibration, n_samples=16):
@@ -50,21 +52,27 @@ def gradients(base, kg, graph, cands, scales, loss, calibration, n_samples=16):
         ref_step(probe, arena, int(ys[s]) if np.ndim(ys[s]) == 0 else 0, 0,
                  target=None if np.ndim(ys[s]) == 0 else ys[s], collect=collect)
         for op, (gw, gb) in collect.items():
-            a = acc.setdefault(op, [0.0, 0.0])
+            a = acc.setdefault(op, [0.0, 0.0, 0.0, 0.0])
             a[0] = a[0] + gw.astype(np.float64) / n
             a[1] = a[1] + gb.astype(np.float64) / n
-    return {op: (v[0], v[1]) for op, v in acc.items()}
+            a[2] = a[2] + gw.astype(np.float64) ** 2 / n  # per-sample magnitude, accumulated
+            a[3] = a[3] + gb.astype(np.float64) ** 2 / n
+    return {op: tuple(v) for op, v in acc.items()}
 
 
 def choose_sparse(base, kg, graph, layers, scales, loss, calibration, budget, target, max_depth, mem_fn):
     from .errors import FinetuneError
 
     cands = layers[-max_depth:]
-    grads = gradients(base, kg, graph, cands, scales, loss, calibration)
+    grads = gradients(base, kg, graph, cands, scales, loss, calibration, n_samples=N_SAMPLES)
     M = {i: kg.tensors[kg.ops[i].inputs[1]].shape[0] for i in cands}
     K = {i: kg.tensors[kg.ops[i].inputs[1]].nbytes // M[i] for i in cands}
-    wsc = {i: (grads[i][0] ** 2).sum(axis=1) for i in cands}  # per output channel
-    bsc = {i: float((grads[i][1] ** 2).sum()) for i in cands}
+    if SCORE == "magnitude":  # mean over samples of the per-sample squared gradient
+        wsc = {i: grads[i][2].sum(axis=1) for i in cands}  # per output channel
+        bsc = {i: float(grads[i][3].sum()) for i in cands}
+    else:  # squared norm of the calibration-mean gradient
+        wsc = {i: (grads[i][0] ** 2).sum(axis=1) for i in cands}
+        bsc = {i: float((grads[i][1] ** 2).sum()) for i in cands}
     order = {i: list(np.argsort(-wsc[i], kind="stable")) for i in cands}
 
     def slice_of(i, r):
@@ -111,7 +119,7 @@ def choose_sparse(base, kg, graph, layers, scales, loss, calibration, budget, ta
     analysis = {
         "method": "first-order Taylor: lr*||mean gradient||^2 per channel/bias group over calibration samples; "
                   "greedy by contribution per byte under the budget, best depth kept",
-        "samples": int(min(16, len(calibration[1]))),
+        "samples": int(min(N_SAMPLES, len(calibration[1]))),
         "depth_layers": len(cands) - d,
         "contribution": gain,
         "layers": [{"op": i, "bias_score": bsc[i], "weight_score_total": float(wsc[i].sum()),
