@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench_common import write_marked  # noqa: E402
 
 MODELS = ["ds_cnn", "resnet8", "autoencoder", "mobilenet_v1_025_96"]
 TARGETS = ["cortex-m4", "cortex-m7", "cortex-m55"]
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
     text = render(perf, mem)
     print(text)
     if not args.no_write:
-        write_block(ROOT / "docs" / "performance.md", text)
+        write_marked(ROOT / "docs" / "performance.md", text, BEGIN, END)
     return 0
 
 
@@ -130,17 +131,6 @@ def render(perf: list[dict], mem: list) -> str:
                      f"{fp.sram_total:,} / {fp.sram_size:,} | {fits} |")
     lines.append(END)
     return "\n".join(lines)
-
-
-def write_block(path: Path, block: str) -> None:
-    """Replace only our block (the file is shared with other bench scripts)."""
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if BEGIN in text and END in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

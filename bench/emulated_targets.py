@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 import edge_sdk  # noqa: E402
 from edge_sdk.build import linux  # noqa: E402
 from edge_sdk.compile.target import load_target  # noqa: E402
+from bench_common import write_marked  # noqa: E402
 from models import zoo  # noqa: E402
 
 BEGIN, END = "<!-- emulated:begin -->", "<!-- emulated:end -->"
@@ -88,13 +89,8 @@ def main() -> int:
     block = "\n".join(lines)
     print(block)
     if not args.no_write:
-        doc = ROOT / "docs" / "performance.md"
-        text = doc.read_text() if doc.exists() else "# Performance\n\n"
-        if BEGIN in text and END in text:
-            text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n## Emulated aarch64 boards (instructions per inference)\n\n" + block + "\n"
-        doc.write_text(text)
+        write_marked(ROOT / "docs" / "performance.md", block, BEGIN, END,
+                     "## Emulated aarch64 boards (instructions per inference)")
     return 0
 
 

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 import edge_sdk  # noqa: E402
 from edge_sdk.peers import OrtRunner, source_runner  # noqa: E402
 from edge_sdk.reference import run as ref_run  # noqa: E402
+from bench_common import write_marked  # noqa: E402
 from models import zoo  # noqa: E402
 
 BEGIN, END = "<!-- fidelity:begin -->", "<!-- fidelity:end -->"
@@ -141,13 +142,7 @@ def main() -> int:
     ])
     print(block)
     if not args.no_write:
-        doc = ROOT / "docs" / "fidelity.md"
-        text = doc.read_text() if doc.exists() else "# Fidelity\n\nHow closely edge-sdk reproduces the source model.\n\n"
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        doc.write_text(text)
+        write_marked(ROOT / "docs" / "fidelity.md", block, BEGIN, END)
     return 0
 
 

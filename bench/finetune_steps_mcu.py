@@ -9,13 +9,13 @@ planner picks a channel subset; MobileNetV2-w0.35 from bench/finetune_mobilenet.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from bench_common import write_marked  # noqa: E402
 OUT = ROOT / "build" / "finetune"
 
 
@@ -65,14 +65,9 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if "--write" in sys.argv:
-        doc = ROOT / "docs" / "performance.md"
-        text = doc.read_text()
         block = "<!-- finetune:begin -->\n" + table + "\n<!-- finetune:end -->"
-        if "<!-- finetune:begin -->" in text:
-            text = re.sub(r"<!-- finetune:begin -->.*?<!-- finetune:end -->", lambda m: block, text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n## On-device fine-tuning (emulated cortex-m7)\n" + block + "\n"
-        doc.write_text(text)
+        write_marked(ROOT / "docs" / "performance.md", block, "<!-- finetune:begin -->", "<!-- finetune:end -->",
+                     "## On-device fine-tuning (emulated cortex-m7)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from edge_sdk.benchmark import interleaved  # noqa: E402
 from edge_sdk.compile import bcsr  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_common import cpu_name  # noqa: E402
+from bench_common import cpu_name, write_marked  # noqa: E402
 
 BEGIN, END = "<!-- kernels:begin -->", "<!-- kernels:end -->"
 BLOCKS = [(1, 1), (4, 1), (8, 1), (1, 4)]
@@ -285,14 +284,12 @@ def main() -> int:
 
 
 def run(args) -> int:
-    import edge_sdk
-
     rng = np.random.default_rng(0)
     peaks = peak_gflops()
     probe = conv_session(rng, 8, 8, 8, 8, 1, 1, 0, 1, args.isa)[0]
     isa = probe.isa
     peak = peaks.get(isa, max(peaks.values()) if peaks else float("nan"))
-    print(f"peak FMA: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()) + f"; kernels run as {isa}",
+    print("peak FMA: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()) + f"; kernels run as {isa}",
           flush=True)
     rows = kernel_rows(rng, args.isa, args.runs, peak)
     print("break-even sweep (sparse/dense time at density):", flush=True)
@@ -304,7 +301,7 @@ def run(args) -> int:
              f"{cpu_name()}, one core unless `threads` says otherwise; kernels chosen at load time: `{isa}`. "
              f"Measured {stamp} by `python bench/kernels.py --runs {args.runs}`; median of {args.runs} interleaved "
              f"runs per kernel (one-op artifacts through the normal runtime dispatch).",
-             f"Peak FMA rate measured by bench/peak_fma.c: " +
+             "Peak FMA rate measured by bench/peak_fma.c: " +
              ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()) +
              ". GFLOP/s = 2 x nonzero MACs / median time.", "",
              "| kernel | shape | threads | nonzero MACs | median us | GFLOP/s | of peak |", "|---|---|---|---|---|---|---|"]
@@ -328,18 +325,8 @@ def run(args) -> int:
     if args.write:
         print(f"wrote {write_target(args.target, entries, stamp)}")
     if not args.no_doc:
-        write_doc(block, "## Kernels", BEGIN, END)
+        write_marked(ROOT / "docs" / "performance.md", block, BEGIN, END, "## Kernels")
     return 0
-
-
-def write_doc(block: str, heading: str, begin: str, end: str) -> None:
-    doc = ROOT / "docs" / "performance.md"
-    text = doc.read_text() if doc.exists() else "# Performance\n\n"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + f"\n\n{heading}\n\n" + block + "\n"
-    doc.write_text(text)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -24,19 +23,12 @@ sys.path.insert(0, str(ROOT))
 import edge_sdk  # noqa: E402
 from edge_sdk.benchmark import interleaved  # noqa: E402
 from edge_sdk.peers import LiteRTRunner, OrtRunner  # noqa: E402
+from bench_common import cpu_name, write_marked  # noqa: E402
 from models import zoo  # noqa: E402
 
 BEGIN, END = "<!-- mobilenet_sparsity:begin -->", "<!-- mobilenet_sparsity:end -->"
 
 
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:
@@ -89,13 +81,7 @@ def main() -> int:
     block = "\n".join(lines)
     print(block)
     if not args.no_write:
-        doc = ROOT / "docs" / "performance.md"
-        text = doc.read_text() if doc.exists() else "# Performance\n\n"
-        if BEGIN in text and END in text:
-            text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n## MobileNetV1 at several sparsities\n\n" + block + "\n"
-        doc.write_text(text)
+        write_marked(ROOT / "docs" / "performance.md", block, BEGIN, END, "## MobileNetV1 at several sparsities")
     return 0
 
 

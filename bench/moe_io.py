@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_common import write_marked
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CACHE = Path.home() / ".cache" / "edge-sdk" / "moe"
@@ -201,15 +203,7 @@ def write_doc(out: dict) -> None:
                       f"{s25['tokens_per_s'] / mm:.1f}x the mmap baseline (target >= 3x), hit rate {f(s25['hit_rate'])} (target >= 80%)."]
     lines.append("<!-- moe:end -->")
     block = "\n".join(lines)
-    doc = ROOT / "docs" / "performance.md"
-    text = doc.read_text()
-    if "<!-- moe:begin -->" in text and "<!-- moe:end -->" in text:
-        pre, rest = text.split("<!-- moe:begin -->", 1)
-        _, post = rest.split("<!-- moe:end -->", 1)
-        text = pre + block + post
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    doc.write_text(text)
+    write_marked(ROOT / "docs" / "performance.md", block, "<!-- moe:begin -->", "<!-- moe:end -->")
 
 
 if __name__ == "__main__":

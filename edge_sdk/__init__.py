@@ -5,5 +5,6 @@ from .runtime.session import Session
 from .finetune import Trainer  # noqa: E402  on-device fine-tuning (edge_sdk/finetune)
 from .moe.generator import Generator  # noqa: E402  MoE text generation with streamed experts (edge_sdk/moe)
 
-__all__ = ["export", "Artifact", "Session", "EdgeSdkError", "ModelError", "UnsupportedOpError", "ArtifactError"]
+__all__ = ["export", "Artifact", "Session", "Trainer", "Generator", "EdgeSdkError", "ModelError", "UnsupportedOpError",
+           "ArtifactError"]
 __version__ = "0.1.0"

@@ -125,7 +125,6 @@ def step(plan, arena: np.ndarray, label: int, step_index: int, target=None, coll
     returns the loss. Mirrors esdk_train_step after its forward."""
     st = _State(plan, arena)
     st.collect = collect
-    kg = plan.kg
     z = st.act(plan.prog.logits).reshape(-1).astype(F)
     g = st.grad(plan.prog.steps[0].g_out, z.shape)
     if plan.loss == "cross_entropy":

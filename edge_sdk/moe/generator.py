@@ -3,7 +3,6 @@ bundle file into a bounded cache (native runtime, edge_sdk_moe.h)."""
 from __future__ import annotations
 
 import mmap
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
