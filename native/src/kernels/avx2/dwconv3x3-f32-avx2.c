@@ -4,21 +4,8 @@
    needed column is touched. */
 #include "avx2.h"
 #include "../../runtime/fixedpoint.h"
+#include "../dwconv3x3-border-f32.h"
 #if defined(__x86_64__) || defined(_M_X64)
-
-static float dw_scalar(const esdk_conv_args *a, const float *xc, const float *wc, float bias, int64_t oh, int64_t ow) {
-  float acc = bias;
-  int64_t kh, kw;
-  for (kh = 0; kh < 3; kh++) {
-    int64_t ih = oh * a->sh - a->pt + kh;
-    if (ih < 0 || ih >= a->H) continue;
-    for (kw = 0; kw < 3; kw++) {
-      int64_t iw = ow * a->sw - a->pl + kw;
-      if (iw >= 0 && iw < a->W) acc += xc[ih * a->W + iw] * wc[kh * 3 + kw];
-    }
-  }
-  return esdk_clampf(acc, a->lo, a->hi);
-}
 
 T256 int esdk_dwconv3x3_f32_avx2(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y) {
   int64_t n, c, oh, ow, s = a->sw, lo_ow, hi_ow;
@@ -39,7 +26,7 @@ T256 int esdk_dwconv3x3_f32_avx2(const esdk_conv_args *a, const float *x, const 
       for (k = 0; k < 9; k++) wv[k] = _mm256_set1_ps(wc[k]);
       for (oh = 0; oh < a->OH; oh++) {
         float *yr = yc + oh * a->OW;
-        for (ow = 0; ow < lo_ow; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+        for (ow = 0; ow < lo_ow; ow++) yr[ow] = esdk_dw3x3_border_f32(a, xc, wc, bias, oh, ow);
         for (ow = lo_ow; ow < hi_ow; ow += 8) {
           int64_t cnt = hi_ow - ow < 8 ? hi_ow - ow : 8, kh, kw;
           __m256i ml = esdk_mask8(cnt);
@@ -65,7 +52,7 @@ T256 int esdk_dwconv3x3_f32_avx2(const esdk_conv_args *a, const float *x, const 
           }
           _mm256_maskstore_ps(yr + ow, ml, esdk_clamp256(acc, vlo, vhi));
         }
-        for (ow = hi_ow > lo_ow ? hi_ow : lo_ow; ow < a->OW; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+        for (ow = hi_ow > lo_ow ? hi_ow : lo_ow; ow < a->OW; ow++) yr[ow] = esdk_dw3x3_border_f32(a, xc, wc, bias, oh, ow);
       }
     }
   return 1;

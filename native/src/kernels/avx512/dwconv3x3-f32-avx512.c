@@ -4,21 +4,8 @@
    needed column is touched. */
 #include "avx512.h"
 #include "../../runtime/fixedpoint.h"
+#include "../dwconv3x3-border-f32.h"
 #if defined(__x86_64__) || defined(_M_X64)
-
-static float dw_scalar(const esdk_conv_args *a, const float *xc, const float *wc, float bias, int64_t oh, int64_t ow) {
-  float acc = bias;
-  int64_t kh, kw;
-  for (kh = 0; kh < 3; kh++) {
-    int64_t ih = oh * a->sh - a->pt + kh;
-    if (ih < 0 || ih >= a->H) continue;
-    for (kw = 0; kw < 3; kw++) {
-      int64_t iw = ow * a->sw - a->pl + kw;
-      if (iw >= 0 && iw < a->W) acc += xc[ih * a->W + iw] * wc[kh * 3 + kw];
-    }
-  }
-  return esdk_clampf(acc, a->lo, a->hi);
-}
 
 #define STEP(NAME, V)                                                                                            \
   static T512 void NAME(const esdk_conv_args *a, const float *xc, const __m512 *wv, float bias, float *yr,       \
@@ -87,14 +74,14 @@ T512 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, cons
       for (k = 0; k < 9; k++) wv[k] = _mm512_set1_ps(wc[k]);
       for (oh = 0; oh < a->OH; oh++) {
         float *yr = yc + oh * a->OW;
-        for (ow = 0; ow < lo_ow; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+        for (ow = 0; ow < lo_ow; ow++) yr[ow] = esdk_dw3x3_border_f32(a, xc, wc, bias, oh, ow);
         /* up to 4 vectors (64 columns) per step: independent FMA chains, so the 9-deep chain
            of one vector does not stall on FMA latency (measured 3-4x over one vector per step) */
         for (ow = lo_ow; ow < hi_ow; ow += 64) {
           int64_t cnt = hi_ow - ow < 64 ? hi_ow - ow : 64;
           k_step[(cnt + 15) / 16](a, xc, wv, bias, yr, oh, ow, cnt, vlo, vhi);
         }
-        for (ow = hi_ow > lo_ow ? hi_ow : lo_ow; ow < a->OW; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+        for (ow = hi_ow > lo_ow ? hi_ow : lo_ow; ow < a->OW; ow++) yr[ow] = esdk_dw3x3_border_f32(a, xc, wc, bias, oh, ow);
       }
     }
   return 1;

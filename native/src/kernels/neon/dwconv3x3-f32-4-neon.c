@@ -4,21 +4,8 @@
    row it needs. Stride 2 de-interleaves even/odd input columns with one LD2. */
 #include "neon.h"
 #include "../../runtime/fixedpoint.h"
+#include "../dwconv3x3-border-f32.h"
 #if defined(__aarch64__)
-
-static float dw_scalar(const esdk_conv_args *a, const float *xc, const float *wc, float bias, int64_t oh, int64_t ow) {
-  float acc = bias;
-  int64_t kh, kw;
-  for (kh = 0; kh < 3; kh++) {
-    int64_t ih = oh * a->sh - a->pt + kh;
-    if (ih < 0 || ih >= a->H) continue;
-    for (kw = 0; kw < 3; kw++) {
-      int64_t iw = ow * a->sw - a->pl + kw;
-      if (iw >= 0 && iw < a->W) acc += xc[ih * a->W + iw] * wc[kh * 3 + kw];
-    }
-  }
-  return esdk_clampf(acc, a->lo, a->hi);
-}
 
 int esdk_dwconv3x3_f32_neon(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y) {
   int64_t n, c, oh, ow, s = a->sw, lo_ow, hi_ow, vec_hi;
@@ -42,7 +29,7 @@ int esdk_dwconv3x3_f32_neon(const esdk_conv_args *a, const float *x, const float
       for (k = 0; k < 9; k++) wv[k] = vdupq_n_f32(wc[k]);
       for (oh = 0; oh < a->OH; oh++) {
         float *yr = yc + oh * a->OW;
-        for (ow = 0; ow < lo_ow; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+        for (ow = 0; ow < lo_ow; ow++) yr[ow] = esdk_dw3x3_border_f32(a, xc, wc, bias, oh, ow);
         for (ow = lo_ow; ow < vec_hi; ow += 4) {
           int64_t kh, kw;
           float32x4_t acc = vdupq_n_f32(bias);
@@ -58,7 +45,7 @@ int esdk_dwconv3x3_f32_neon(const esdk_conv_args *a, const float *x, const float
           }
           vst1q_f32(yr + ow, esdk_clampq(acc, vlo, vhi));
         }
-        for (ow = vec_hi; ow < a->OW; ow++) yr[ow] = dw_scalar(a, xc, wc, bias, oh, ow);
+        for (ow = vec_hi; ow < a->OW; ow++) yr[ow] = esdk_dw3x3_border_f32(a, xc, wc, bias, oh, ow);
       }
     }
   return 1;
