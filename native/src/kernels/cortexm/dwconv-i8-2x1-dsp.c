@@ -4,23 +4,8 @@
    from one 4-byte load: out0 = (x0,x2).(w0,w2) + x1*w1, out1 = (x1,x3).(w0,w2) + x2*w1
    (SMLAD + SMLABB / SMLATB). */
 #include "cortexm.h"
+#include "../dwconv-border-i8.h"
 #ifdef ESDK_HAVE_DSP
-
-/* one output pixel with bounds checks: padding contributes nothing, as in the reference */
-static int32_t dw_border(const esdk_conv_args *a, const int8_t *xm, const int8_t *wm, int32_t oh, int32_t ow) {
-  uint32_t acc = 0;
-  int32_t kh, kw;
-  for (kh = 0; kh < a->KH; kh++) {
-    const int32_t ih = oh * a->sh - a->pt + kh * a->dh;
-    if (ih < 0 || ih >= a->H) continue;
-    for (kw = 0; kw < a->KW; kw++) {
-      const int32_t iw = ow * a->sw - a->pl + kw * a->dw;
-      if (iw < 0 || iw >= a->W) continue;
-      acc += (uint32_t)((xm[ih * a->W + iw] - a->zx) * wm[kh * a->KW + kw]);
-    }
-  }
-  return (int32_t)acc;
-}
 
 int esdk_dwconv_i8_2x1_dsp(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y) {
   const int32_t KH = a->KH, KW = a->KW, HW = a->H * a->W, OHW = a->OH * a->OW;
@@ -72,7 +57,7 @@ int esdk_dwconv_i8_2x1_dsp(const esdk_conv_args *a, const int8_t *x, const int8_
             }
             if (ow >= a->OW) break;
           }
-          yr[ow] = esdk_requant((int32_t)((uint32_t)bm + (uint32_t)dw_border(a, xm, wm, oh, ow)), mu, sh, a->zy,
+          yr[ow] = esdk_requant((int32_t)((uint32_t)bm + (uint32_t)esdk_dw_border_i8(a, xm, wm, oh, ow)), mu, sh, a->zy,
                                 a->qmin, a->qmax);
         }
       }
