@@ -19,4 +19,16 @@ static inline float esdk_dw3x3_border_f32(const esdk_conv_args *a, const float *
   }
   return esdk_clampf(acc, a->lo, a->hi);
 }
+
+/* Output columns [*lo, *hi) whose 3-tap window lies inside the input row
+   (ow*s - pl >= 0 and ow*s - pl + 2 <= W - 1); the rest go through the border path. */
+static inline void esdk_dw3x3_interior_cols(const esdk_conv_args *a, int64_t *lo, int64_t *hi) {
+  const int64_t s = a->sw;
+  int64_t l = (a->pl + s - 1) / s;
+  int64_t h = a->W - 3 + a->pl >= 0 ? (a->W - 3 + a->pl) / s + 1 : 0;
+  if (h > a->OW) h = a->OW;
+  if (l > h) l = h;
+  *lo = l;
+  *hi = h;
+}
 #endif

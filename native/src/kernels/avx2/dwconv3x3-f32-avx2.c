@@ -12,11 +12,7 @@ T256 int esdk_dwconv3x3_f32_avx2(const esdk_conv_args *a, const float *x, const 
   __m256 vlo = _mm256_set1_ps(a->lo), vhi = _mm256_set1_ps(a->hi);
   if (a->sw != 1 && a->sw != 2) return 0;
   if (a->OW < 8) return 0; /* mostly border columns: the general direct conv masks them in-vector */
-  /* interior columns: ow*s - pl >= 0 and ow*s - pl + 2 <= W - 1 */
-  lo_ow = (a->pl + s - 1) / s;
-  hi_ow = a->W - 3 + a->pl >= 0 ? (a->W - 3 + a->pl) / s + 1 : 0; /* exclusive */
-  if (hi_ow > a->OW) hi_ow = a->OW;
-  if (lo_ow > hi_ow) lo_ow = hi_ow;
+  esdk_dw3x3_interior_cols(a, &lo_ow, &hi_ow);
   for (n = 0; n < a->N; n++)
     for (c = a->m0; c < a->m1; c++) {
       const float *xc = x + (n * a->C + c) * a->H * a->W, *wc = w + c * 9;

@@ -51,8 +51,7 @@ typedef void (*step_fn)(const esdk_conv_args *, const float *, const __m512 *, f
 static step_fn const k_step[5] = {0, step1, step2, step3, step4};
 
 T512 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y) {
-  int64_t n, c, oh, ow, s = a->sw, lo_ow, hi_ow;
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  int64_t n, c, oh, ow, lo_ow, hi_ow;
   __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
   if (a->sw != 1 && a->sw != 2) return 0;
   /* up to 112 wide (planes within its 112 KiB stack buffer): padded-plane kernel (no border code, junk columns instead of empty lanes) */
@@ -60,11 +59,7 @@ T512 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, cons
   /* narrow maps (DS-CNN's 5-wide rows) are mostly border columns, which this kernel does in
      scalar code; the general direct conv masks borders in-vector instead */
   if (a->OW < 16) return 0;
-  /* interior columns: ow*s - pl >= 0 and ow*s - pl + 2 <= W - 1 */
-  lo_ow = (a->pl + s - 1) / s;
-  hi_ow = a->W - 3 + a->pl >= 0 ? (a->W - 3 + a->pl) / s + 1 : 0; /* exclusive */
-  if (hi_ow > a->OW) hi_ow = a->OW;
-  if (lo_ow > hi_ow) lo_ow = hi_ow;
+  esdk_dw3x3_interior_cols(a, &lo_ow, &hi_ow);
   for (n = 0; n < a->N; n++)
     for (c = a->m0; c < a->m1; c++) {
       const float *xc = x + (n * a->C + c) * a->H * a->W, *wc = w + c * 9;

@@ -11,11 +11,7 @@ int esdk_dwconv3x3_f32_neon(const esdk_conv_args *a, const float *x, const float
   int64_t n, c, oh, ow, s = a->sw, lo_ow, hi_ow, vec_hi;
   float32x4_t vlo = vdupq_n_f32(a->lo), vhi = vdupq_n_f32(a->hi);
   if (a->sw != 1 && a->sw != 2) return 0;
-  /* interior columns: ow*s - pl >= 0 and ow*s - pl + 2 <= W - 1 */
-  lo_ow = (a->pl + s - 1) / s;
-  hi_ow = a->W - 3 + a->pl >= 0 ? (a->W - 3 + a->pl) / s + 1 : 0; /* exclusive */
-  if (hi_ow > a->OW) hi_ow = a->OW;
-  if (lo_ow > hi_ow) lo_ow = hi_ow;
+  esdk_dw3x3_interior_cols(a, &lo_ow, &hi_ow);
   /* a vector starting at ow reads input columns up to ow*s - pl + 3*s + 2 (+1 more for the
      LD2 of stride 2); vectors start only where that stays inside the row */
   for (vec_hi = lo_ow; vec_hi + 4 <= hi_ow && vec_hi * s - a->pl + 3 * s + 2 + (s == 2) <= a->W - 1; vec_hi += 4) {
