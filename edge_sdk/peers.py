@@ -1,4 +1,5 @@
-"""The runtimes we compare against and validate with: onnxruntime and LiteRT."""
+"""The runtimes we compare against and validate with: onnxruntime and LiteRT; Apache TVM (optional,
+benchmarks only)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,6 +61,61 @@ class LiteRTRunner:
             self.interp.set_tensor(d["index"], np.asarray(arr, dtype=d["dtype"]))
         self.interp.invoke()
         return {d["name"]: self.interp.get_tensor(d["index"]).copy() for d in self.outputs}
+
+
+class TvmRunner:
+    """Apache TVM (Relax) compiled for this host from the ONNX model: `tuned` when a MetaSchedule
+    database (work dir of relax.pipeline.static_shape_tuning_pipeline) is given, else TVM's default
+    schedules. One thread (TVM_NUM_THREADS=1 unless set before tvm is first imported)."""
+
+    def __init__(self, path: str | Path, threads: int = 1, input_shapes: Mapping[str, tuple] | None = None,
+                 mcpu: str | None = None, tuning_db: str | Path | None = None):
+        import os
+
+        os.environ.setdefault("TVM_NUM_THREADS", str(threads))
+        import onnx
+        import tvm
+        from tvm import relax
+        from tvm.relax.frontend.onnx import from_onnx
+
+        model = onnx.load(str(path))
+        shapes = dict(input_shapes or {})
+        inits = {i.name for i in model.graph.initializer}
+        self.input_specs = []
+        for i in model.graph.input:
+            if i.name in inits:
+                continue
+            dims = tuple(d.dim_value if d.dim_value > 0 else 1 for d in i.type.tensor_type.shape.dim)
+            self.input_specs.append((i.name, tuple(shapes.get(i.name, dims))))
+        mod = from_onnx(model, shape_dict={n: list(s) for n, s in self.input_specs}, keep_params_in_input=False)
+        target = {"kind": "llvm", "num-cores": threads}
+        if mcpu:
+            target["mcpu"] = mcpu
+        self.tuned = tuning_db is not None
+        with tvm.target.Target(target):
+            if self.tuned:
+                mod = relax.get_pipeline("static_shape_tuning", total_trials=0, target=target,
+                                         work_dir=str(tuning_db))(mod)
+        self.vm = relax.VirtualMachine(tvm.compile(mod, target=tvm.target.Target(target)), tvm.cpu())
+        self.name = "tvm" if self.tuned else "tvm-untuned"
+        self._tensor = getattr(tvm.runtime, "tensor", None) or tvm.nd.array
+        self._dev = tvm.cpu()
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.vm["main"](*[self._tensor(np.asarray(feeds[n]), self._dev) for n, _ in self.input_specs])
+        outs = [out] if hasattr(out, "numpy") else list(out)
+        return {f"output{k}": o.numpy() for k, o in enumerate(outs)}
+
+
+def tvm_host_mcpu() -> str | None:
+    """LLVM's name for this CPU (e.g. znver4), or None when tvm is missing or cannot say."""
+    try:
+        import tvm
+
+        f = tvm.get_global_func("target.llvm_get_system_cpu", allow_missing=True)
+        return str(f()) if f else None
+    except Exception:  # noqa: BLE001 - optional peer
+        return None
 
 
 def adapt_feeds(feeds: Mapping[str, np.ndarray], peer) -> dict[str, np.ndarray]:
