@@ -55,8 +55,9 @@ def test_labgrid_coordinator_exporter_place_measure_release(tmp_path):
     procs = []
     try:
         procs.append(subprocess.Popen(qemu_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        # the coordinator keeps places.yaml and resources.yaml in its working directory
         procs.append(subprocess.Popen(["labgrid-coordinator", "-l", coord], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+                                      stderr=subprocess.DEVNULL, cwd=tmp_path))
         time.sleep(1.0)
         procs.append(subprocess.Popen(["labgrid-exporter", "-c", coord, "-n", "exp1", "--hostname", "127.0.0.1",
                                        str(tmp_path / "exporter.yaml")], stdout=subprocess.DEVNULL,
@@ -83,6 +84,7 @@ def test_labgrid_coordinator_exporter_place_measure_release(tmp_path):
         assert r["fidelity"]["max_rel_err"] < 1e-5 and r["latency_ms"]["median"] > 0
         shown = place._client("show")
         assert "acquired: None" in shown or "acquired:" not in shown, shown
+        _wait(lambda: (tmp_path / "places.yaml").is_file(), 30, "the coordinator's places.yaml in its own directory")
     finally:
         for p in reversed(procs):
             p.terminate()
