@@ -16,13 +16,14 @@ from .errors import LabFileError
 
 TRANSPORTS = ("serial", "ssh", "adb", "local")
 PROTOCOLS = ("mlperf-tiny", "edge-sdk")
-FLASHERS = ("none", "pyocd", "openocd", "scp", "adb")
+FLASHERS = ("none", "pyocd", "openocd", "gdb", "scp", "adb")
 POWER = ("none", "joulescope", "lpm01a", "ina219", "ina226", "rapl", "model")
 SECRET_KEYS = ("password", "key_file", "passphrase")
 _KNOWN = {"name", "target", "transport", "port", "baud", "protocol", "flash", "power", "emulate", "budget",
           "host", "user", "key_file", "password", "passphrase", "serial", "workdir", "bench_program",
           "timeout_s", "infer_timeout_s", "retries", "power_port", "i2c_bus", "i2c_address", "shunt_ohms",
-          "rapl_domain", "flash_target", "probe", "openocd_config", "cooldown_s", "labgrid_place", "wrapper"}
+          "rapl_domain", "flash_target", "probe", "openocd_config", "cooldown_s", "labgrid_place", "wrapper",
+          "gdb", "gdb_reset"}
 
 
 @dataclass
@@ -150,6 +151,15 @@ def _device(raw, i: int, path: Path) -> Device:
     emulate = raw.get("emulate", False)
     if not isinstance(emulate, bool):
         raise LabFileError(f"{where}: emulate must be true or false")
+    if flash == "gdb":
+        from .flash_gdb import parse_endpoint
+
+        try:
+            parse_endpoint(_expand(raw.get("gdb", ""), where), f"{where}: gdb")
+        except ValueError as e:
+            raise LabFileError(f"{e} (flash = \"gdb\" needs the GDB server's address)") from None
+        if not isinstance(raw.get("gdb_reset", ""), str):
+            raise LabFileError(f"{where}: gdb_reset must be a monitor command string or \"none\"")
     if power == "model" and not emulate:
         raise LabFileError(f"{where}: power = \"model\" estimates energy of emulated boards only (emulate = true)")
     budget = raw.get("budget", {})
@@ -188,7 +198,7 @@ def _device(raw, i: int, path: Path) -> Device:
         dev.retries = _num(raw, "retries", where, int)
     dev.options = {k: _expand(raw[k], where) for k in ("power_port", "i2c_bus", "i2c_address", "shunt_ohms",
                                                         "rapl_domain", "flash_target", "probe", "openocd_config",
-                                                        "labgrid_place", "wrapper") if k in raw}
+                                                        "labgrid_place", "wrapper", "gdb", "gdb_reset") if k in raw}
     return dev
 
 
