@@ -19,15 +19,9 @@ from pathlib import Path
 
 from .errors import FlashFailed
 from .gdb_rsp import GdbRemote
+from .lab import parse_endpoint
 
 TIMEOUT_S = 120.0   # erase and program steps of a real flash take seconds
-
-
-def parse_endpoint(text: str, where: str = "gdb") -> tuple[str, int]:
-    host, sep, port = str(text).rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{where} must be HOST:PORT (e.g. 127.0.0.1:3333), not {text!r}")
-    return host, int(port)
 
 
 def elf_load_segments(elf: Path) -> list[tuple[int, bytes]]:
