@@ -78,6 +78,19 @@ def test_gdb_flash_fake_gdbserver_bad_flash_cell_fails_readback(tmp_path):
     assert not fake.detached and fake.monitor_cmds == []   # no reset into a half-written image
 
 
+def test_gdb_flash_fake_gdbserver_refused_reset_command_is_flash_failed(tmp_path):
+    from edge_sdk.hil.fakes.fake_gdbserver import FakeGdbServer
+    from edge_sdk.hil.flash_gdb import flash_gdb
+
+    fake = FakeGdbServer()
+    art = tmp_path / "m.esm"
+    art.write_bytes(b"\x5a" * 100)
+    with pytest.raises(FlashFailed, match="monitor 'reset-and-pray' refused: E04"):
+        flash_gdb(_dev(fake.port, reset="reset-and-pray"), art, 0x08000000)
+    fake.close()
+    assert bytes(fake.flash[:100]) == b"\x5a" * 100 and fake.monitor_cmds == ["reset-and-pray"]
+
+
 def test_gdb_flash_unreachable_server_and_bad_lab_entries(tmp_path):
     from edge_sdk.hil.flash_gdb import flash_gdb
 
