@@ -22,6 +22,8 @@ if [ -z "${EDGE_SDK_SKIP_APT:-}" ]; then
   # firmware, qemu-system-arm for the emulated mps2/mps3 boards.
   $SUDO apt-get install -y -qq --no-install-recommends \
     gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm >/dev/null
+  # adb client and server: HIL's adb transport, tested against a fake adbd (no phone in CI).
+  $SUDO apt-get install -y -qq --no-install-recommends adb >/dev/null
 fi
 
 PY=${PYTHON:-python3}

@@ -58,6 +58,11 @@ def test_overlong_command_is_an_error_not_a_crash(board):
     assert board.name() == "edge-sdk"
 
 
+def test_name_probe_recovers_from_stale_bytes_in_the_command_buffer(board):
+    board._write(b"nam")   # a host that went away mid-command: no '%' yet
+    assert board.name() == "edge-sdk"   # first probe: 'Unknown command: namname', the retry answers
+
+
 def test_noise_bytes_get_an_error_reply(board):
     r = board.raw("\x00\x01\xff\x7f garbage\r\n")
     assert r.errors and r.errors[0].startswith("Unknown command:")
@@ -191,6 +196,17 @@ def test_client_parses_and_types_errors():
         c.command("silent")
     with pytest.raises(ValueError):
         c.command("x" * 81)
+
+
+def test_client_health_rejected_probe_is_offline_not_a_crash():
+    from edge_sdk.hil.errors import DeviceOffline
+    from edge_sdk.hil.protocols.mlperf_tiny import MlperfTiny
+    from edge_sdk.hil.dut import DutClient
+
+    port = FakePort({"name": b"e-[Unknown command: name]\r\nm-ready\r\n"})
+    with pytest.raises(DeviceOffline, match="Unknown command"):
+        MlperfTiny(DutClient(port, timeout_s=0.05)).health()
+    assert port.sent == ["name"] * 3
 
 
 def test_client_retries_name_three_times():

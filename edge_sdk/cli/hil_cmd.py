@@ -43,15 +43,30 @@ def run(
             raise EdgeSdkError(f"artifact {m} does not exist")
     the_lab = load_lab(lab)
     base = load_report(baseline) if baseline else None
+    from ..hil.cancel import cancel_on_signals
+    from ..hil.errors import RunCancelled
     from ..hil.labgrid_lab import resolve_devices
 
-    places = resolve_devices(the_lab.select(device or None), coordinator)
-    try:
-        rep = run_lab(the_lab, model, out, device or None, RunOptions(windows, min_window_s, warmup), log=_log,
-                      baseline=base)
-    finally:  # also on Ctrl-C / SIGTERM: a cancelled job gives its places back
-        for p in places:
-            p.release()
+    places: list = []
+    with cancel_on_signals():  # SIGTERM (a cancelled CI job), SIGINT, SIGHUP unwind through finally
+        try:
+            resolve_devices(the_lab.select(device or None), coordinator, places)
+            rep = run_lab(the_lab, model, out, device or None, RunOptions(windows, min_window_s, warmup), log=_log,
+                          baseline=base)
+        except KeyboardInterrupt as e:
+            why = getattr(e, "signame", "SIGINT")
+            kept = [p.place for p in places if not p.release()]
+            freed = [p.place for p in places if p.place not in kept]
+            raise RunCancelled(
+                f"{why}: run cancelled"
+                + (f"; labgrid place(s) {', '.join(freed)} released" if freed else "")
+                + (f"; NOT released (release them with labgrid-client -p NAME release): {', '.join(kept)}"
+                   if kept else "")
+                + (f"; what was measured is in {out / 'results.jsonl'}" if (out / "results.jsonl").is_file()
+                   else "; nothing was measured yet")) from None
+        finally:  # a cancelled job, an error or a normal end: the places go back
+            for p in places:
+                p.release()
     c = rep["counts"]
     line = (f"{c['pass']} pass, {c['fail']} fail, {c['error']} error, {c['infra']} infrastructure error, "
             f"{c['offline']} offline; reports in {out}")

@@ -1,7 +1,8 @@
 """Deploy without measuring (`edge-sdk flash`): MCUs get the model flashed into its slot (and
 the bench firmware when the board does not already answer as an edge-sdk DUT) with pyocd or
-openocd, verified by reading the flash back; Linux devices get the artifact (and the bench
-program) copied with scp/sftp or adb push, verified by size."""
+openocd, or through any GDB server with our RSP client (flash_gdb.py), verified by reading the
+flash back; Linux devices get the artifact (and the bench program) copied with scp/sftp or adb
+push, verified by size."""
 from __future__ import annotations
 
 import shlex
@@ -42,6 +43,10 @@ def flash_mcu(dev: Device, artifact: Path, firmware: Path | None = None) -> dict
     """Flash (firmware if given, then) the model into its slot; read back and compare."""
     artifact = Path(artifact)
     slot = _slot(dev)
+    if dev.flash == "gdb":
+        from .flash_gdb import flash_gdb
+
+        return flash_gdb(dev, artifact, slot, firmware)
     data = artifact.read_bytes()
     with tempfile.TemporaryDirectory(prefix="esdk-flash-") as tmp:
         back = Path(tmp) / "readback.bin"
@@ -56,7 +61,7 @@ def flash_mcu(dev: Device, artifact: Path, firmware: Path | None = None) -> dict
                 f"program {artifact} {slot:#x} verify", f"dump_image {back} {slot:#x} {len(data)}", "reset run", "exit"]
             _run(["openocd", *cfg, *sum((["-c", c] for c in ["init"] + prog), [])], "openocd program")
         else:
-            raise FlashFailed(f"device '{dev.name}': flash = {dev.flash} cannot flash an MCU (pyocd|openocd)")
+            raise FlashFailed(f"device '{dev.name}': flash = {dev.flash} cannot flash an MCU (pyocd|openocd|gdb)")
         if not back.is_file() or back.read_bytes() != data:
             raise FlashFailed(f"read-back of the model slot at {slot:#x} does not match {artifact.name}")
     return {"device": dev.name, "flashed": artifact.name, "slot": f"{slot:#x}", "verified": "read-back"}

@@ -2,7 +2,7 @@
 outputs / sysinfo / close and never looks at transports or protocols itself.
 
 McuDevice: serial link + MLPerf Tiny (edge_sdk/hil/protocols/mlperf_tiny.py); deploy = flash
-(pyocd/openocd, read-back verified) or, for emulated boards, restart qemu with the artifact.
+(pyocd/openocd/gdb, read-back verified) or, for emulated boards, restart qemu with the artifact.
 LinuxDevice: ssh/adb/local + the JSON bench program (protocols/edge_bench.py); deploy = copy.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ class McuDevice:
             self.proto = None
             self.board.start(artifact)
             self.health()
-        elif self.dev.flash in ("pyocd", "openocd"):
+        elif self.dev.flash in ("pyocd", "openocd", "gdb"):
             from .deploy import flash_mcu
 
             flash_mcu(self.dev, artifact)

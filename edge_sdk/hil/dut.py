@@ -189,11 +189,14 @@ class DutClient:
         return r
 
     def _retried(self, cmd: str) -> Reply:
+        """The name%/profile% probes, retried. An e-[...] answer is retried too: bytes left in
+        the device's command buffer (a host that went away mid-command, noise at power-up)
+        turn the first probe into 'Unknown command: <junk>name'; the '%' clears the buffer."""
         last: Exception | None = None
         for _ in range(self.retries):
             try:
                 return self.command(cmd)
-            except (DutTimeout, DutProtocolError, DutReset) as e:
+            except (DutTimeout, DutProtocolError, DutReset, DutErrorReply) as e:
                 last = e
         raise last  # type: ignore[misc]
 

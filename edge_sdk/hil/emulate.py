@@ -8,7 +8,10 @@ device's m-lap-us windows convert to guest instructions (the energy model's inpu
 aarch64 Linux targets: the bench program runs under qemu-aarch64 (-cpu from the descriptor).
 transport = local runs it directly; transport = ssh starts a real sshd on 127.0.0.1 (generated
 host key, a generated client key authorized for the current user) and runs it through ssh,
-so the ssh transport, sftp deploy and link faults are exercised for real.
+so the ssh transport, sftp deploy and link faults are exercised for real. transport = adb
+starts a FAKE adbd (fakes/fake_adbd.py: the adb device protocol over TCP; there is no Android
+device or emulator here), a private real adb server on its own port and `adb connect`s them,
+so adbutils, the adb server and our adb transport run for real up to the device's end.
 """
 from __future__ import annotations
 
@@ -141,6 +144,66 @@ LogLevel ERROR
             self.stop()
 
 
+class AdbPhone:
+    """A FAKE adbd on 127.0.0.1 behind a private adb server (started and killed with the device,
+    so an adb server on the usual 5037 is left alone)."""
+
+    def __init__(self):
+        self.fake = None
+        self.server_port: int | None = None
+        self.server_up = False
+        self.services: list[str] = []   # what the host opened on the fake (kept after stop)
+        self.adb = shutil.which("adb")
+
+    @property
+    def serial(self) -> str:
+        return f"127.0.0.1:{self.fake.port}"
+
+    def _adb(self, *args: str, timeout_s: float = 30.0) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run([self.adb, "-P", str(self.server_port), *args], capture_output=True, text=True,
+                                  timeout=timeout_s, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise EmulatorError(f"adb {' '.join(args)} ran past {timeout_s:g} s") from None
+
+    def start(self, timeout_s: float = 20.0) -> "AdbPhone":
+        from .fakes.fake_adbd import FakeAdbd
+
+        if not self.adb:
+            raise EmulatorError("emulated adb devices need the adb client and server (apt-get install adb)")
+        self.fake = FakeAdbd()
+        self.server_port = free_port()
+        self.server_up = True
+        try:
+            r = self._adb("start-server")
+            if r.returncode != 0:
+                raise EmulatorError(f"adb start-server failed: {(r.stderr or r.stdout).strip()[-200:]}")
+            r = self._adb("connect", self.serial)
+            if "connected to" not in r.stdout:
+                raise EmulatorError(f"adb connect {self.serial}: {(r.stdout + r.stderr).strip()[-200:]}")
+            deadline = time.monotonic() + timeout_s
+            while self._adb("-s", self.serial, "get-state").stdout.strip() != "device":
+                if time.monotonic() > deadline:
+                    raise EmulatorError(f"adb device {self.serial} did not come online within {timeout_s:g} s")
+                time.sleep(0.2)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.server_up:
+            try:
+                self._adb("kill-server", timeout_s=10)
+            except EmulatorError:
+                pass
+            self.server_up = False
+        if self.fake is not None:
+            self.services = list(self.fake.services)
+            self.fake.close()
+            self.fake = None
+
+
 def qemu_prefix(dev: Device) -> list[str]:
     from ..compile.target import load_target
 
@@ -158,8 +221,17 @@ def emulated_linux(dev: Device):
     prefix = qemu_prefix(dev) if dev.target_kind == "linux" else []
     if dev.transport == "local":
         return LinuxDevice(dev, prefix=prefix)
+    if dev.transport == "adb":
+        from .transports.adb import AdbTransport
+
+        phone = AdbPhone().start()
+        t = AdbTransport(phone.serial, timeout_s=dev.timeout_s, server=("127.0.0.1", phone.server_port))
+        d = LinuxDevice(dev, transport=t, prefix=prefix, on_close=phone.stop)
+        d.phone = phone
+        return d
     if dev.transport != "ssh":
-        raise EmulatorError(f"device '{dev.name}': emulate = true supports transport local or ssh, not {dev.transport}")
+        raise EmulatorError(f"device '{dev.name}': emulate = true supports transport local, ssh or adb, "
+                            f"not {dev.transport}")
     sshd = Sshd(dev.port if isinstance(dev.port, int) else None).start()
     t = SshTransport("127.0.0.1", sshd.port, sshd.user, key_file=str(sshd.client_key), timeout_s=dev.timeout_s,
                      retries=dev.retries)

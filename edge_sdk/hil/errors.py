@@ -53,3 +53,7 @@ class DeviceReportedError(HilError):
 
 class PowerMeterError(InfraError):
     """The power meter did not answer or refused a command."""
+
+
+class RunCancelled(HilError):
+    """The run got SIGTERM / SIGINT / SIGHUP: cleaned up (places released), exit 1 with one line."""

@@ -16,13 +16,14 @@ from .errors import LabFileError
 
 TRANSPORTS = ("serial", "ssh", "adb", "local")
 PROTOCOLS = ("mlperf-tiny", "edge-sdk")
-FLASHERS = ("none", "pyocd", "openocd", "scp", "adb")
+FLASHERS = ("none", "pyocd", "openocd", "gdb", "scp", "adb")
 POWER = ("none", "joulescope", "lpm01a", "ina219", "ina226", "rapl", "model")
 SECRET_KEYS = ("password", "key_file", "passphrase")
 _KNOWN = {"name", "target", "transport", "port", "baud", "protocol", "flash", "power", "emulate", "budget",
           "host", "user", "key_file", "password", "passphrase", "serial", "workdir", "bench_program",
           "timeout_s", "infer_timeout_s", "retries", "power_port", "i2c_bus", "i2c_address", "shunt_ohms",
-          "rapl_domain", "flash_target", "probe", "openocd_config", "cooldown_s", "labgrid_place", "wrapper"}
+          "rapl_domain", "flash_target", "probe", "openocd_config", "cooldown_s", "labgrid_place", "wrapper",
+          "gdb", "gdb_reset", "adb_server"}
 
 
 @dataclass
@@ -102,6 +103,14 @@ def _expand(value, where: str):
     return _ENV.sub(sub, value)
 
 
+def parse_endpoint(text: str, where: str = "address") -> tuple[str, int]:
+    """HOST:PORT (a GDB server, an adb server) -> (host, port); ValueError naming `where`."""
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{where} must be HOST:PORT (e.g. 127.0.0.1:3333), not {text!r}")
+    return host, int(port)
+
+
 def _num(raw: dict, key: str, where: str, kind=float, positive=True):
     v = raw.get(key)
     if v is None:
@@ -150,6 +159,13 @@ def _device(raw, i: int, path: Path) -> Device:
     emulate = raw.get("emulate", False)
     if not isinstance(emulate, bool):
         raise LabFileError(f"{where}: emulate must be true or false")
+    if flash == "gdb":
+        try:
+            parse_endpoint(_expand(raw.get("gdb", ""), where), f"{where}: gdb")
+        except ValueError as e:
+            raise LabFileError(f"{e} (flash = \"gdb\" needs the GDB server's address)") from None
+        if not isinstance(raw.get("gdb_reset", ""), str):
+            raise LabFileError(f"{where}: gdb_reset must be a monitor command string or \"none\"")
     if power == "model" and not emulate:
         raise LabFileError(f"{where}: power = \"model\" estimates energy of emulated boards only (emulate = true)")
     budget = raw.get("budget", {})
@@ -166,6 +182,11 @@ def _device(raw, i: int, path: Path) -> Device:
             raise LabFileError(f"{where}: ssh port must be an integer 1..65535")
     if transport == "adb" and not isinstance(raw.get("serial"), (str, type(None))):
         raise LabFileError(f"{where}: adb serial must be a string")
+    if "adb_server" in raw:
+        try:
+            parse_endpoint(_expand(raw["adb_server"], where), f"{where}: adb_server")
+        except ValueError as e:
+            raise LabFileError(str(e)) from None
     baud = _num(raw, "baud", where, int) or 115200
     dev = Device(name=name, target=target, transport=transport, protocol=protocol, port=port, baud=baud,
                  flash=flash, power=power, emulate=emulate, target_kind=kind,
@@ -188,7 +209,7 @@ def _device(raw, i: int, path: Path) -> Device:
         dev.retries = _num(raw, "retries", where, int)
     dev.options = {k: _expand(raw[k], where) for k in ("power_port", "i2c_bus", "i2c_address", "shunt_ohms",
                                                         "rapl_domain", "flash_target", "probe", "openocd_config",
-                                                        "labgrid_place", "wrapper") if k in raw}
+                                                        "labgrid_place", "wrapper", "gdb", "gdb_reset", "adb_server") if k in raw}
     return dev
 
 

@@ -1,7 +1,7 @@
 """Scale-out through labgrid (>= 24: gRPC coordinator): devices live behind labgrid exporters on
 many hosts, and a HIL job reserves them as labgrid places instead of talking to a home-made
 server. A device with `labgrid_place = "NAME"` is acquired before the run and released after it,
-also when the job is cancelled (SIGINT/SIGTERM -> release in `finally`); its serial port is the
+also when the job is cancelled (SIGTERM/SIGINT/SIGHUP unwind through `finally`, cancel.py); its serial port is the
 place's NetworkSerialPort (socket:// for raw TCP, rfc2217:// otherwise).
 
 We drive labgrid-client (its stable CLI) with timeouts rather than the client's internal API.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import signal
 import subprocess
 from contextlib import contextmanager
 
@@ -48,13 +47,24 @@ class LabgridPlace:
             self._client("add-match", m)
 
     def acquire(self) -> None:
-        self._client("acquire")
+        try:
+            self._client("acquire")
+        except KeyboardInterrupt:
+            # cancelled while labgrid-client ran: the coordinator may have granted it; release to be sure
+            self.acquired = True
+            raise
         self.acquired = True
 
-    def release(self) -> None:
-        if self.acquired:
-            self._client("release", check=False)
-            self.acquired = False
+    def release(self) -> bool:
+        """Gives the place back; False when the coordinator did not confirm it."""
+        if not self.acquired:
+            return True
+        try:
+            self._client("release")
+        except LabgridError:
+            return False
+        self.acquired = False
+        return True
 
     def resources(self) -> list[dict]:
         """The acquired resources' (cls, params) as the coordinator reports them."""
@@ -84,30 +94,23 @@ class LabgridPlace:
 
 @contextmanager
 def reserved(coordinator: str, place: str, timeout_s: float = 30.0):
-    """Acquire `place` for the duration of the block; released on exit, error or SIGTERM."""
+    """Acquire `place` for the duration of the block; released on exit, error or a cancel signal."""
+    from .cancel import cancel_on_signals
+
     lp = LabgridPlace(coordinator, place, timeout_s)
-    old = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum, frame):
-        raise KeyboardInterrupt("job cancelled")
-
-    try:
-        signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread
-        old = None
-    try:
-        lp.acquire()
-        yield lp
-    finally:
-        lp.release()
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
+    with cancel_on_signals():
+        try:
+            lp.acquire()
+            yield lp
+        finally:
+            lp.release()
 
 
-def resolve_devices(devices, coordinator: str | None):
+def resolve_devices(devices, coordinator: str | None, places: list | None = None):
     """For devices with labgrid_place: acquire each place and point the device at its serial port.
-    Returns the list of acquired places (release them when the run ends)."""
-    places = []
+    Each place is appended to `places` before it is acquired, so a caller that releases `places`
+    in its `finally` also frees those acquired before a failure or a cancel. Returns `places`."""
+    places = [] if places is None else places
     for d in devices:
         place = d.options.get("labgrid_place")
         if not place:
@@ -115,8 +118,8 @@ def resolve_devices(devices, coordinator: str | None):
         if not coordinator:
             raise LabgridError(f"device '{d.name}' uses labgrid place '{place}': give --coordinator or LG_COORDINATOR")
         lp = LabgridPlace(coordinator, place)
-        lp.acquire()
         places.append(lp)
+        lp.acquire()
         if d.transport == "serial":
             d.port = lp.serial_url()
     return places

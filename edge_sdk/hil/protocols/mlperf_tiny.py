@@ -65,7 +65,8 @@ class MlperfTiny:
             drain(self.c, 0.2, 2.0)  # a boot banner still on the wire
             name = self.c.name()
             prof = self.c.profile()
-        except (DutTimeout, DutProtocolError, DutReset, ConnectionLost) as e:
+        except (DutTimeout, DutProtocolError, DutReset, ConnectionLost, DutErrorReply) as e:
+            # a board that rejects name%/profile% is no usable DUT: offline, the others go on
             raise DeviceOffline(f"health check (name%/profile%) failed: {e}") from None
         return {"name": name, **prof}
 

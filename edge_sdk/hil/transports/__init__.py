@@ -23,7 +23,12 @@ def open_transport(dev, **kw):
     if dev.transport == "adb":
         from .adb import AdbTransport
 
-        return AdbTransport(dev.serial, timeout_s=dev.timeout_s)
+        server = None
+        if dev.options.get("adb_server"):
+            from ..lab import parse_endpoint
+
+            server = parse_endpoint(dev.options["adb_server"], f"device '{dev.name}': adb_server")
+        return AdbTransport(dev.serial, timeout_s=dev.timeout_s, server=server)
     if dev.transport == "local":
         from .local import LocalTransport
 

@@ -13,18 +13,22 @@ RC_MARK = "__ESDK_RC="
 class AdbTransport(CommandTransport):
     name = "adb"
 
-    def __init__(self, serial: str | None, timeout_s: float = 5.0):
+    def __init__(self, serial: str | None, timeout_s: float = 5.0, server: tuple[str, int] | None = None):
         self.serial, self.timeout_s = serial, timeout_s
+        self.server = server   # (host, port) of the adb server; None: ANDROID_ADB_SERVER_* or 127.0.0.1:5037
         self.dev = None
 
     def connect(self) -> None:
         try:
             import adbutils
 
-            self.dev = adbutils.AdbClient(socket_timeout=self.timeout_s).device(serial=self.serial)
-            self.dev.get_state()
+            kw = {"host": self.server[0], "port": self.server[1]} if self.server else {}
+            self.dev = adbutils.AdbClient(socket_timeout=self.timeout_s, **kw).device(serial=self.serial)
+            state = self.dev.get_state()
         except Exception as e:  # adbutils raises AdbError / socket errors / RuntimeError
             raise DeviceOffline(f"adb device {self.serial or '(default)'}: {e}") from None
+        if state != "device":
+            raise DeviceOffline(f"adb device {self.serial or '(default)'} is '{state}', not 'device'")
 
     def run(self, argv: list[str], timeout_s: float) -> CommandResult:
         if self.dev is None:
@@ -55,6 +59,6 @@ class AdbTransport(CommandTransport):
         if self.dev is None:
             self.connect()
         try:
-            self.dev.sync.pull(remote, str(local))
+            self.dev.sync.pull_file(remote, str(local))   # pull() takes a missing file for a directory
         except Exception as e:
             raise ConnectionLost(f"adb pull {remote}: {e}") from None
