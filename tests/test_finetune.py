@@ -59,10 +59,15 @@ def make(update, data, **kw):
                 calibration=(xs[:8], ys[:8]), **kw)
 
 
-@pytest.mark.parametrize("update,rounding", [("full", "stochastic"), ("full", "nearest"), ("last:2", "stochastic"),
-                                             ("bias", "nearest"), ("sparse", "stochastic")])
-def test_native_step_bit_exact_with_reference(update, rounding, data):
-    p = make(update, data, rounding=rounding, lr=0.2)
+@pytest.mark.parametrize("update,rounding,backward", [
+    ("full", "stochastic", "fp32"), ("full", "nearest", "fp32"), ("last:2", "stochastic", "fp32"),
+    ("bias", "nearest", "fp32"), ("sparse", "stochastic", "fp32"),
+    # int8 backward: tiny_graph's c3 accumulates dL/dx into the residual branch's gradient (the
+    # gather path), c2 and the FC write theirs fresh (the int32 scatter path)
+    ("full", "stochastic", "int8"), ("full", "nearest", "int8-stochastic"), ("last:2", "stochastic", "int8"),
+    ("bias", "nearest", "int8"), ("sparse", "stochastic", "int8")])
+def test_native_step_bit_exact_with_reference(update, rounding, backward, data):
+    p = make(update, data, rounding=rounding, lr=0.2, backward=backward)
     tr = Trainer(p)
     xs, ys = data
     off, size = p.arena.params_off, p.arena.params_bytes
@@ -75,6 +80,29 @@ def test_native_step_bit_exact_with_reference(update, rounding, data):
         assert np.float32(loss) == np.float32(loss_ref)
         assert tr.params() == arena[off:off + size].tobytes(), f"step {i}: parameters differ from the reference"
     assert tr.params() != start  # something was learned
+
+
+@pytest.mark.parametrize("backward", ["int8", "int8-stochastic"])
+def test_int8_gradient_quantization_definition(backward):
+    """q = round(g * s_W / s_h) with s_h = max|g * s_W| / 127: checked against float64 arithmetic."""
+    from types import SimpleNamespace
+
+    from edge_sdk.finetune.reference_i8 import quantize_grad
+
+    r = np.random.default_rng(3)
+    g = (r.standard_normal((6, 20)) * 1e-3).astype(np.float32)
+    g[2] = 0.0
+    sw = r.uniform(0.005, 0.05, 6).astype(np.float32)
+    q, s_h = quantize_grad(SimpleNamespace(backward_code=1 if backward == "int8" else 2, seed=7), g, sw, 0, 0)
+    h = g.astype(np.float64) * sw.astype(np.float64)[:, None]
+    assert np.isclose(s_h, np.abs(h).max() / 127, rtol=1e-6) and np.abs(q).max() == 127
+    assert not q[2].any()
+    v = h / s_h
+    if backward == "int8":
+        assert np.all(np.abs(q - v) <= 0.5 + 1e-4)
+    else:  # one of the two neighbours, and unbiased on average
+        assert np.all((q == np.floor(v)) | (q == np.floor(v) + 1) | np.isclose(q, v))
+        assert abs(float((q - v).mean())) < 0.1
 
 
 def test_saved_artifact_runs_in_session(data, tmp_path):
@@ -124,7 +152,8 @@ def test_sparse_respects_budget_and_reports_analysis(data):
 @pytest.mark.parametrize("kw,msg", [({"update": "most"}, "update must be"), ({"update": "last:x"}, "integer K"),
                                     ({"update": "full", "loss": "hinge"}, "loss must be"),
                                     ({"update": "full", "optimizer": "adam"}, "optimizer must be"),
-                                    ({"update": "full", "lr": -1.0}, "lr must be")])
+                                    ({"update": "full", "lr": -1.0}, "lr must be"),
+                                    ({"update": "full", "backward": "int4"}, "backward must be")])
 def test_bad_options_are_one_line_errors(kw, msg, data):
     with pytest.raises(FinetuneError, match=msg):
         make(kw.pop("update"), data, **kw)

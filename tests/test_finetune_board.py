@@ -48,6 +48,24 @@ def test_board_matches_host_bit_exact_and_fits(setup, data):
     assert m["peak"] <= 256 * 1024 and m["stack-hwm"] < m["stack-size"]
 
 
+@pytest.mark.parametrize("backward", ["int8", "int8-stochastic"])
+def test_board_int8_backward_matches_host(backward, data, tmp_path):
+    from edge_sdk.finetune import Trainer
+    from edge_sdk.finetune.board import Board, build_firmware
+
+    build_firmware()
+    p = make("full", data, lr=0.2, backward=backward)
+    p.save(tmp_path / "plan.esm")
+    xs, ys = data
+    tr = Trainer(p)
+    start = tr.params()
+    with Board(tmp_path / "plan.esm", tmp_path / "flash.img") as b:
+        for i in range(6):
+            b.train(xs[i], ys[i])
+            tr.step(xs[i], ys[i])
+        assert b.params() == tr.params() != start
+
+
 def test_power_cut_during_save_keeps_previous_weights(setup, data):
     from edge_sdk.finetune.board import Board
 

@@ -187,6 +187,12 @@ def _conv(plan, st, sp, step_index):
         ok = (i >= 0) & (i < n_in)
         return o[ok], i[ok]
 
+    if plan.backward_code:
+        from . import reference_i8
+
+        return reference_i8.conv(plan, st, sp, step_index, g,
+                                 (x, M, OH, OW, C, H, W, KH, KW, grp, (sh, sw_), (pt, pl), (dh, dw), valid))
+
     if sp.g_in and sp.g_in[0] is not None:
         dx = _gin(st, sp, 0, (C, H, W))
         for kh in range(KH):
@@ -253,6 +259,10 @@ def _fc(plan, st, sp, step_index):
     M, K = y.size, x.size
     g = st.grad(sp.g_out, (M,))
     _mask(g, y, op.p["qmin"], op.p["qmax"])
+    if plan.backward_code:
+        from . import reference_i8
+
+        return reference_i8.fc(plan, st, sp, step_index, g, x)
     Wq = st.weights(li)
     if sp.g_in and sp.g_in[0] is not None:
         dx = _gin(st, sp, 0, (K,))

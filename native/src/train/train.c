@@ -69,6 +69,7 @@ static esdk_status validate(esdk_trainer *t) {
     return fail(t, ESDK_ERR_FORMAT, "TRNP: step or layer table outside the section");
   if (trw(t, H_NOPS) != m->n_ops) return fail(t, ESDK_ERR_FORMAT, "TRNP: plan made for a different model");
   if (trw(t, H_ARENA) != arena) return fail(t, ESDK_ERR_FORMAT, "TRNP: arena size differs from the header's");
+  if (trw(t, H_BACKWARD) > BW_INT8_SR) return fail(t, ESDK_ERR_FORMAT, "TRNP: backward mode %u", (unsigned)trw(t, H_BACKWARD));
   if ((uint64_t)trw(t, H_PARAMS_OFF) + trw(t, H_PARAMS_SIZE) > arena)
     return fail(t, ESDK_ERR_FORMAT, "TRNP: parameter region outside the arena");
   if (trw(t, H_LOGITS) >= m->n_tensors) return fail(t, ESDK_ERR_FORMAT, "TRNP: logits tensor index");

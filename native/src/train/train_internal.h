@@ -38,9 +38,24 @@ const int8_t *tr_weight_row(esdk_trainer *t, uint32_t li, uint32_t c);
 int32_t tr_bias(esdk_trainer *t, uint32_t li, uint32_t c);
 int32_t tr_layer_of_op(const esdk_trainer *t, uint32_t op);
 
+/* geometry of a conv step (NCHW, batch 1) */
+typedef struct {
+  const int8_t *x; /* the saved int8 input */
+  int32_t zx;
+  float sx;
+  int32_t C, H, W, M, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw, cg, mg;
+} tr_conv_shape;
+void tr_conv_shape_get(const esdk_model *m, const esdk_op *op, tr_conv_shape *s);
+
 void tr_layer_forward(esdk_trainer *t, uint32_t li);
 float tr_loss(esdk_trainer *t, int32_t label, const float *target);
 void tr_backward_step(esdk_trainer *t, uint32_t si);
+/* shared by the fp32 and int8 backward (train_backward.c) */
+float *tr_grad_in(esdk_trainer *t, uint32_t si, uint32_t k, size_t n);
+void tr_apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb);
+/* int8 backward (train_backward_i8.c): g is the masked float output gradient */
+void tr_conv_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g);
+void tr_fc_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g);
 
 /* deterministic float helpers, identical on every target (no libm: its last ulp differs) */
 int32_t tr_floor(float v);
@@ -48,4 +63,6 @@ float tr_exp(float x);
 float tr_log(float x);
 int8_t tr_update_weight(int8_t w, float d, uint32_t rounding, uint32_t seed, uint32_t step, uint32_t li, uint32_t idx);
 int32_t tr_update_bias(int32_t b, float d);
+float tr_uniform(uint32_t seed, uint32_t step, uint32_t li, uint32_t idx);
+int32_t tr_round_half_away(float d);
 #endif
