@@ -211,6 +211,8 @@ void tr_backward_step(esdk_trainer *t, uint32_t si) {
     case K_ADD: add_backward(t, si, &op); break;
     case K_GAP: gap_backward(t, si, &op); break;
     case K_COPY: copy_backward(t, si, &op); break;
+    case K_AVGPOOL:
+    case K_MAXPOOL: tr_pool_backward(t, si, &op); break;
     default: break; /* validate() admits no other kind */
   }
 }

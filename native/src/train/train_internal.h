@@ -56,6 +56,7 @@ void tr_apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb);
 /* int8 backward (train_backward_i8.c): g is the masked float output gradient */
 void tr_conv_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g);
 void tr_fc_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g);
+void tr_pool_backward(esdk_trainer *t, uint32_t si, const esdk_op *op); /* train_backward_pool.c */
 
 /* deterministic float helpers, identical on every target (no libm: its last ulp differs) */
 int32_t tr_floor(float v);
