@@ -14,58 +14,45 @@ static void clamp_mask(float *g, const int8_t *y, size_t n, int32_t qmin, int32_
     if (y[i] <= qmin || y[i] >= qmax) g[i] = 0.0f;
 }
 
-float *tr_grad_in(esdk_trainer *t, uint32_t si, uint32_t k, size_t n) {
+static float *grad_in(esdk_trainer *t, uint32_t si, uint32_t k, size_t n) {
   float *d = tr_f32(t, tr_step(t, si, S_GIN0 + k));
   if (!(tr_step(t, si, S_FLAGS) & SF_ACC(k))) memset(d, 0, n * 4);
   return d;
 }
 
-void tr_apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb) {
+static void apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb) {
   int32_t *b = (int32_t *)(t->m->arena + tr_layer(t, li, L_BSRAM));
   float d = -(trf(t, tr_layer(t, li, L_LRB) + c) * gb);
   b[c] = tr_update_bias(b[c], d);
 }
 
-void tr_conv_shape_get(const esdk_model *m, const esdk_op *op, tr_conv_shape *s) {
-  esdk_tensor xr, yr, wr;
-  int32_t group = esdk_op_pi(m, op, 8);
-  s->x = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, 0), &xr);
-  esdk_tensor_get(m, esdk_op_io(m, op, op->nin), &yr);
-  esdk_tensor_get(m, esdk_op_io(m, op, 1), &wr);
-  s->zx = xr.zp;
-  s->sx = xr.scale;
-  s->C = xr.dims[1], s->H = xr.dims[2], s->W = xr.dims[3];
-  s->M = yr.dims[1], s->OH = yr.dims[2], s->OW = yr.dims[3];
-  s->KH = wr.dims[2], s->KW = wr.dims[3];
-  s->sh = esdk_op_pi(m, op, 0), s->sw = esdk_op_pi(m, op, 1), s->pt = esdk_op_pi(m, op, 2), s->pl = esdk_op_pi(m, op, 3);
-  s->dh = esdk_op_pi(m, op, 6), s->dw = esdk_op_pi(m, op, 7);
-  s->cg = s->C / group, s->mg = s->M / group;
-}
+/* for train_backward_i8.c and train_backward_pool.c (the static versions stay inlined here) */
+float *tr_grad_in(esdk_trainer *t, uint32_t si, uint32_t k, size_t n) { return grad_in(t, si, k, n); }
+void tr_apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb) { apply_bias(t, li, c, gb); }
+void tr_clamp_mask(float *g, const int8_t *y, size_t n, int32_t qmin, int32_t qmax) { clamp_mask(g, y, n, qmin, qmax); }
 
 static void conv_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   esdk_model *m = t->m;
-  esdk_tensor yr;
-  tr_conv_shape s;
-  const int8_t *x, *y = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, op->nin), &yr);
+  esdk_tensor xr, yr, wr;
+  const int8_t *x = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, 0), &xr);
+  const int8_t *y = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, op->nin), &yr);
   uint32_t li = tr_step(t, si, S_LAYER), sw_off, upd_b, nupd, K, rounding = trw(t, H_ROUNDING);
   float *g = tr_f32(t, tr_step(t, si, S_GOUT));
-  int32_t sh, sw, pt, pl, dh, dw, C, H, W, M, OH, OW, cg, mg, KH, KW, co, oh, ow, ci, kh, kw, zx;
-  float sx;
-  tr_conv_shape_get(m, op, &s);
-  x = s.x, zx = s.zx, sx = s.sx;
-  sh = s.sh, sw = s.sw, pt = s.pt, pl = s.pl, dh = s.dh, dw = s.dw;
-  C = s.C, H = s.H, W = s.W, M = s.M, OH = s.OH, OW = s.OW, cg = s.cg, mg = s.mg, KH = s.KH, KW = s.KW;
+  int32_t sh = esdk_op_pi(m, op, 0), sw = esdk_op_pi(m, op, 1), pt = esdk_op_pi(m, op, 2), pl = esdk_op_pi(m, op, 3);
+  int32_t dh = esdk_op_pi(m, op, 6), dw = esdk_op_pi(m, op, 7), group = esdk_op_pi(m, op, 8);
+  int32_t C = xr.dims[1], H = xr.dims[2], W = xr.dims[3], M = yr.dims[1], OH = yr.dims[2], OW = yr.dims[3];
+  int32_t cg = C / group, mg = M / group, KH, KW, co, oh, ow, ci, kh, kw;
+  float sx = xr.scale;
+  esdk_tensor_get(m, esdk_op_io(m, op, 1), &wr);
+  KH = wr.dims[2];
+  KW = wr.dims[3];
   K = (uint32_t)(cg * KH * KW);
   sw_off = tr_layer(t, li, L_SW);
   upd_b = tr_layer(t, li, L_FLAGS) & LF_BIAS;
   nupd = tr_layer(t, li, L_NUPD);
   clamp_mask(g, y, (size_t)M * OH * OW, esdk_op_pi(m, op, 12), esdk_op_pi(m, op, 13));
-  if (trw(t, H_BACKWARD) != BW_FP32) {
-    tr_conv_backward_i8(t, si, op, g);
-    return;
-  }
   if (tr_step(t, si, S_FLAGS) & SF_NEED(0)) {
-    float *dx = tr_grad_in(t, si, 0, (size_t)C * H * W);
+    float *dx = grad_in(t, si, 0, (size_t)C * H * W);
     /* order: (kh, kw, co) outer; for fixed (kh, kw) an input element gets at most one term */
     for (kh = 0; kh < KH; kh++)
       for (kw = 0; kw < KW; kw++)
@@ -96,7 +83,7 @@ static void conv_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
     if (upd_b) {
       float gb = 0.0f;
       for (oh = 0; oh < OH * OW; oh++) gb += gc[oh];
-      tr_apply_bias(t, li, (uint32_t)co, gb);
+      apply_bias(t, li, (uint32_t)co, gb);
     }
     if (row != TRNP_ABSENT) {
       int8_t *w = (int8_t *)(m->arena + tr_layer(t, li, L_WSRAM) + (size_t)row * K);
@@ -114,7 +101,7 @@ static void conv_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
               for (ow = 0; ow < OW; ow++) {
                 int32_t iw = ow * sw - pl + kw * dw;
                 if (iw < 0 || iw >= W) continue;
-                acc += gc[oh * OW + ow] * (sx * (float)((int32_t)xc[ih * W + iw] - zx));
+                acc += gc[oh * OW + ow] * (sx * (float)((int32_t)xc[ih * W + iw] - xr.zp));
               }
             }
             w[e] = tr_update_weight(w[e], -(lrw * acc), rounding, trw(t, H_SEED), t->steps_done, li,
@@ -135,12 +122,8 @@ static void fc_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   float *g = tr_f32(t, tr_step(t, si, S_GOUT));
   float sx = xr.scale;
   clamp_mask(g, y, M, esdk_op_pi(m, op, 3), esdk_op_pi(m, op, 4));
-  if (trw(t, H_BACKWARD) != BW_FP32) {
-    tr_fc_backward_i8(t, si, op, g);
-    return;
-  }
   if (tr_step(t, si, S_FLAGS) & SF_NEED(0)) {
-    float *dx = tr_grad_in(t, si, 0, K);
+    float *dx = grad_in(t, si, 0, K);
     for (c = 0; c < M; c++) {
       const int8_t *w = tr_weight_row(t, li, c);
       float s_w = trf(t, sw_off + c);
@@ -149,7 +132,7 @@ static void fc_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   }
   for (c = 0; c < M; c++) {
     uint32_t row = trw(t, tr_layer(t, li, L_ROWMAP) + c);
-    if (upd_b) tr_apply_bias(t, li, c, g[c]);
+    if (upd_b) apply_bias(t, li, c, g[c]);
     if (row != TRNP_ABSENT) {
       int8_t *w = (int8_t *)(m->arena + tr_layer(t, li, L_WSRAM) + (size_t)row * K);
       float lrw = trf(t, tr_layer(t, li, L_LRW) + c);
@@ -172,7 +155,7 @@ static void add_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   for (k = 0; k < 2; k++) {
     float *d;
     if (!(tr_step(t, si, S_FLAGS) & SF_NEED(k))) continue;
-    d = tr_grad_in(t, si, k, n);
+    d = grad_in(t, si, k, n);
     for (i = 0; i < n; i++) d[i] += g[i];
   }
 }
@@ -186,7 +169,7 @@ static void gap_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   C = xr.dims[1];
   HW = xr.dims[2] * xr.dims[3];
   inv = 1.0f / (float)HW;
-  d = tr_grad_in(t, si, 0, (size_t)C * HW);
+  d = grad_in(t, si, 0, (size_t)C * HW);
   for (c = 0; c < C; c++)
     for (i = 0; i < HW; i++) d[c * HW + i] += g[c] * inv;
 }
@@ -197,7 +180,7 @@ static void copy_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   float *g = tr_f32(t, tr_step(t, si, S_GOUT)), *d;
   esdk_tensor_get(t->m, esdk_op_io(t->m, op, op->nin), &yr);
   n = (size_t)esdk_nelem(&yr);
-  d = tr_grad_in(t, si, 0, n);
+  d = grad_in(t, si, 0, n);
   for (i = 0; i < n; i++) d[i] += g[i];
 }
 
@@ -211,8 +194,6 @@ void tr_backward_step(esdk_trainer *t, uint32_t si) {
     case K_ADD: add_backward(t, si, &op); break;
     case K_GAP: gap_backward(t, si, &op); break;
     case K_COPY: copy_backward(t, si, &op); break;
-    case K_AVGPOOL:
-    case K_MAXPOOL: tr_pool_backward(t, si, &op); break;
     default: break; /* validate() admits no other kind */
   }
 }

@@ -1,5 +1,5 @@
-/* int8 backward of a conv / fully connected step (plan backward "int8"): the masked float
-   output gradient g is quantized once, per tensor, to int8 and both products are
+/* int8 backward of a conv / fully connected step (plan backward "int8"): the float output
+   gradient g, masked where the int8 output sat on its clamp as in fp32, is quantized once, per tensor, to int8 and both products are
    int8 x int8 -> int32, like the forward.
 
    What is quantized is h = g * s_W[c] (per output channel c), the gradient of the layer's
@@ -17,6 +17,30 @@
    is written fresh; when it accumulates into another branch's gradient (fan-out) each
    element is gathered instead. */
 #include "train_internal.h"
+
+/* geometry of a conv step (NCHW, batch 1) */
+typedef struct {
+  const int8_t *x; /* the saved int8 input */
+  int32_t zx;
+  float sx;
+  int32_t C, H, W, M, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw, cg, mg;
+} tr_conv_shape;
+
+static void conv_shape(const esdk_model *m, const esdk_op *op, tr_conv_shape *s) {
+  esdk_tensor xr, yr, wr;
+  int32_t group = esdk_op_pi(m, op, 8);
+  s->x = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, 0), &xr);
+  esdk_tensor_get(m, esdk_op_io(m, op, op->nin), &yr);
+  esdk_tensor_get(m, esdk_op_io(m, op, 1), &wr);
+  s->zx = xr.zp;
+  s->sx = xr.scale;
+  s->C = xr.dims[1], s->H = xr.dims[2], s->W = xr.dims[3];
+  s->M = yr.dims[1], s->OH = yr.dims[2], s->OW = yr.dims[3];
+  s->KH = wr.dims[2], s->KW = wr.dims[3];
+  s->sh = esdk_op_pi(m, op, 0), s->sw = esdk_op_pi(m, op, 1), s->pt = esdk_op_pi(m, op, 2), s->pl = esdk_op_pi(m, op, 3);
+  s->dh = esdk_op_pi(m, op, 6), s->dw = esdk_op_pi(m, op, 7);
+  s->cg = s->C / group, s->mg = s->M / group;
+}
 
 /* returns s_h; stochastic rounding (BW_INT8_SR) draws from the same counter-based stream as
    the weight updates, on a layer index of its own */
@@ -54,15 +78,19 @@ static void scale_int32(float *dx, size_t n, float s_h) {
   for (i = 0; i < n; i++) dx[i] = s_h * (float)a[i];
 }
 
-void tr_conv_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g) {
+static void conv_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op) {
+  esdk_tensor yr;
+  const int8_t *y = (const int8_t *)tr_tensor(t->m, esdk_op_io(t->m, op, op->nin), &yr);
+  float *g = tr_f32(t, tr_step(t, si, S_GOUT));
   tr_conv_shape s;
   uint32_t li = tr_step(t, si, S_LAYER), sw_off = tr_layer(t, li, L_SW), rounding = trw(t, H_ROUNDING);
   uint32_t upd_b = tr_layer(t, li, L_FLAGS) & LF_BIAS, K;
   int32_t co, ci, kh, kw, oh, ow, ih, iw, P;
   const int8_t *q = (const int8_t *)g;
   float s_h;
-  tr_conv_shape_get(t->m, op, &s);
+  conv_shape(t->m, op, &s);
   P = s.OH * s.OW;
+  tr_clamp_mask(g, y, (size_t)s.M * P, esdk_op_pi(t->m, op, 12), esdk_op_pi(t->m, op, 13));
   K = (uint32_t)(s.cg * s.KH * s.KW);
   s_h = quantize_grad(t, g, li, (uint32_t)s.M, (uint32_t)P, sw_off);
   if (tr_step(t, si, S_FLAGS) & SF_NEED(0)) {
@@ -153,14 +181,18 @@ void tr_conv_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float 
   }
 }
 
-void tr_fc_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g) {
+static void fc_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   esdk_model *m = t->m;
-  esdk_tensor xr;
+  esdk_tensor xr, yr;
   const int8_t *x = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, 0), &xr);
+  const int8_t *y = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, op->nin), &yr);
+  float *g = tr_f32(t, tr_step(t, si, S_GOUT));
   const int8_t *q = (const int8_t *)g;
   uint32_t li = tr_step(t, si, S_LAYER), M = tr_layer(t, li, L_M), K = tr_layer(t, li, L_K), c, k;
   uint32_t sw_off = tr_layer(t, li, L_SW), upd_b = tr_layer(t, li, L_FLAGS) & LF_BIAS, rounding = trw(t, H_ROUNDING);
-  float s_h = quantize_grad(t, g, li, M, 1, sw_off);
+  float s_h;
+  tr_clamp_mask(g, y, M, esdk_op_pi(m, op, 3), esdk_op_pi(m, op, 4));
+  s_h = quantize_grad(t, g, li, M, 1, sw_off);
   if (tr_step(t, si, S_FLAGS) & SF_NEED(0)) {
     if (!(tr_step(t, si, S_FLAGS) & SF_ACC(0))) {
       int32_t *dx = (int32_t *)tr_grad_in(t, si, 0, K);
@@ -193,4 +225,11 @@ void tr_fc_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g
       }
     }
   }
+}
+
+void tr_backward_step_i8(esdk_trainer *t, uint32_t si) {
+  esdk_op op;
+  esdk_op_get(t->m, tr_step(t, si, S_OP), &op);
+  if (tr_step(t, si, S_KIND) == K_CONV) conv_backward_i8(t, si, &op);
+  else fc_backward_i8(t, si, &op);
 }

@@ -7,7 +7,7 @@
    windows add in (c, oh, ow) order, which edge_sdk/finetune/reference.py follows. */
 #include "train_internal.h"
 
-void tr_pool_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
+static void pool_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   esdk_model *m = t->m;
   esdk_tensor xr, yr;
   const int8_t *x = (const int8_t *)tr_tensor(m, esdk_op_io(m, op, 0), &xr);
@@ -44,4 +44,10 @@ void tr_pool_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
         }
       }
   }
+}
+
+void tr_pool_backward(esdk_trainer *t, uint32_t si) {
+  esdk_op op;
+  esdk_op_get(t->m, tr_step(t, si, S_OP), &op);
+  pool_backward(t, si, &op);
 }

@@ -38,25 +38,16 @@ const int8_t *tr_weight_row(esdk_trainer *t, uint32_t li, uint32_t c);
 int32_t tr_bias(esdk_trainer *t, uint32_t li, uint32_t c);
 int32_t tr_layer_of_op(const esdk_trainer *t, uint32_t op);
 
-/* geometry of a conv step (NCHW, batch 1) */
-typedef struct {
-  const int8_t *x; /* the saved int8 input */
-  int32_t zx;
-  float sx;
-  int32_t C, H, W, M, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw, cg, mg;
-} tr_conv_shape;
-void tr_conv_shape_get(const esdk_model *m, const esdk_op *op, tr_conv_shape *s);
-
 void tr_layer_forward(esdk_trainer *t, uint32_t li);
 float tr_loss(esdk_trainer *t, int32_t label, const float *target);
 void tr_backward_step(esdk_trainer *t, uint32_t si);
 /* shared by the fp32 and int8 backward (train_backward.c) */
 float *tr_grad_in(esdk_trainer *t, uint32_t si, uint32_t k, size_t n);
 void tr_apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb);
-/* int8 backward (train_backward_i8.c): g is the masked float output gradient */
-void tr_conv_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g);
-void tr_fc_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op, float *g);
-void tr_pool_backward(esdk_trainer *t, uint32_t si, const esdk_op *op); /* train_backward_pool.c */
+void tr_clamp_mask(float *g, const int8_t *y, size_t n, int32_t qmin, int32_t qmax);
+/* int8 backward of a conv / fc step (train_backward_i8.c) */
+void tr_backward_step_i8(esdk_trainer *t, uint32_t si);
+void tr_pool_backward(esdk_trainer *t, uint32_t si); /* train_backward_pool.c */
 
 /* deterministic float helpers, identical on every target (no libm: its last ulp differs) */
 int32_t tr_floor(float v);

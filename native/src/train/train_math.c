@@ -42,7 +42,7 @@ float tr_log(float x) {
 
 /* counter-based uniform in [0, 1): depends only on (seed, step, layer, element), so the host
    and the board draw the same numbers without sharing generator state */
-float tr_uniform(uint32_t seed, uint32_t step, uint32_t li, uint32_t idx) {
+static float uniform(uint32_t seed, uint32_t step, uint32_t li, uint32_t idx) {
   uint32_t x = idx * 0x9E3779B9u ^ (step * 0x85EBCA6Bu + li * 0xC2B2AE35u + seed);
   x ^= x >> 16;
   x *= 0x7FEB352Du;
@@ -52,7 +52,7 @@ float tr_uniform(uint32_t seed, uint32_t step, uint32_t li, uint32_t idx) {
   return (float)(x >> 8) * (1.0f / 16777216.0f);
 }
 
-int32_t tr_round_half_away(float d) {
+static int32_t round_half_away(float d) {
   int32_t k = tr_floor((d < 0 ? -d : d) + 0.5f);
   return d < 0 ? -k : k;
 }
@@ -62,7 +62,7 @@ int8_t tr_update_weight(int8_t w, float d, uint32_t rounding, uint32_t seed, uin
   int32_t k, v;
   if (!(d > -255.0f)) d = -255.0f; /* also maps NaN somewhere finite */
   if (d > 255.0f) d = 255.0f;
-  k = rounding ? tr_floor(d + tr_uniform(seed, step, li, idx)) : tr_round_half_away(d);
+  k = rounding ? tr_floor(d + uniform(seed, step, li, idx)) : round_half_away(d);
   v = (int32_t)w + k;
   if (v < -127) v = -127; /* symmetric int8 weights, as the quantizer makes them */
   if (v > 127) v = 127;
@@ -73,8 +73,12 @@ int32_t tr_update_bias(int32_t b, float d) {
   int64_t v;
   if (!(d > -1.0e9f)) d = -1.0e9f;
   if (d > 1.0e9f) d = 1.0e9f;
-  v = (int64_t)b + tr_round_half_away(d);
+  v = (int64_t)b + round_half_away(d);
   if (v < INT32_MIN + 1) v = INT32_MIN + 1;
   if (v > INT32_MAX) v = INT32_MAX;
   return (int32_t)v;
 }
+
+/* for the int8 backward's gradient rounding (the static versions stay inlinable above) */
+float tr_uniform(uint32_t seed, uint32_t step, uint32_t li, uint32_t idx) { return uniform(seed, step, li, idx); }
+int32_t tr_round_half_away(float d) { return round_half_away(d); }
