@@ -166,3 +166,21 @@ def test_trainer_refuses_plain_artifact(data):
     art = export(tiny_graph(), quantize="int8", calibration=[{"input": x} for x in xs[:12]], validate=False)
     with pytest.raises(FinetuneError, match="no training plan"):
         Trainer(art.data)
+
+
+def test_cli_plan_backward_option(data, tmp_path):
+    import struct
+
+    from edge_sdk.export import export
+    from edge_sdk.finetune.encode import sections
+    from tests.test_cli import cli, one_line_error
+
+    xs, _ = data
+    m = tmp_path / "m.esm"
+    m.write_bytes(export(tiny_graph(), quantize="int8", calibration=[{"input": x} for x in xs[:12]], validate=False).data)
+    cli("finetune", "plan", m, "--update", "full", "--target", "host", "--backward", "int8", "-o", tmp_path / "p.esm",
+        check_rc=0)
+    d = (tmp_path / "p.esm").read_bytes()
+    off, _ = sections(d)["TRNP"]
+    assert struct.unpack_from("<I", d, off + 4 * 16)[0] == 1  # header word H_BACKWARD: int8
+    assert "backward must be" in one_line_error(cli("finetune", "plan", m, "--backward", "int4", "-o", tmp_path / "q.esm"))

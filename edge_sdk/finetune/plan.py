@@ -54,7 +54,8 @@ class Plan:
     def summary(self) -> str:
         r = self.report
         m = r["memory"]
-        lines = [f"training plan: update={r['update']} loss={r['loss']} lr={r['lr']} target={r['target']}",
+        lines = [f"training plan: update={r['update']} loss={r['loss']} lr={r['lr']} target={r['target']} "
+                 f"backward={r.get('backward', 'fp32')}",
                  f"  layers updated: {len(r['layers'])} (weights in {sum(1 for l in r['layers'] if l['channels'])}, "
                  f"biases in {sum(1 for l in r['layers'] if l['bias'])}); backward steps: {r['steps']}"]
         for k in ("activations", "saved_activations", "gradients", "updated_params", "optimizer_state",
