@@ -144,6 +144,7 @@ def board(p, xs, ys, path) -> dict:
             out["steps"].append({"board_loss": r["loss"], "host_loss": host, "instructions": r["us"] * 1000})
             print(f"board step: loss {r['loss']:.3f} (host {host:.3f}), {r['us'] / 1000:.1f} M guest instructions")
         out["params_equal"] = b.params() == tr.params()
+        out["forward_instructions"] = b.forward_us(xs[2]) * 1000
         out["mem"] = b.mem()
         out["saved_seq"] = b.save()
     print(f"board params == host params: {out['params_equal']}; SRAM {out['mem']}")

@@ -42,11 +42,12 @@ def main() -> None:
             for i in range(4):
                 tr.step(s["ft_x"][i], s["ft_y"][i])
             same = b.params() == tr.params()
+            fwd = b.forward_us(s["ft_x"][4]) * 1000
             mem = b.mem()
         what = ", ".join(f"{l['name'].split('/')[1] if '/' in l['name'] else l['name']}:"
                          f"{'w' + str(l['channels']) + '/' + str(l['of']) if l['channels'] else ''}{'+b' if l['bias'] else ''}"
                          for l in p.report["layers"])
-        rows.append((f"digits, {upd} ({kb} KB plan), {bw} backward", what, min(ins), max(ins), mem["peak"], same))
+        rows.append((f"digits, {upd} ({kb} KB plan), {bw} backward", what, min(ins), max(ins), fwd, mem["peak"], same))
         print(rows[-1])
     for rep in (OUT / "mobilenet_report.json", OUT / "mobilenet_report_int8.json"):
         if not rep.exists():
@@ -58,14 +59,17 @@ def main() -> None:
                              f"{'w' + str(l['channels']) + '/' + str(l['of']) if l['channels'] else ''}{'+b' if l['bias'] else ''}"
                              for l in r["plan"]["layers"])
             rows.append((f"MobileNetV2-w0.35 128x128, sparse (256 KB plan), {r['plan'].get('backward', 'fp32')} "
-                         "backward", what, min(ins), max(ins),
+                         "backward", what, min(ins), max(ins), r["board"].get("forward_instructions"),
                          r["board"]["mem"]["peak"], r["board"]["params_equal"]))
     lines = ["Training step on the emulated cortex-m7 (qemu 7.2 mps2-an500, `-icount shift=0`, SysTick counts "
              "guest instructions; our int8 kernels, plain-loop backward in fp32 or int8 as named, batch 1). `python bench/finetune_steps_mcu.py --write`.",
+             "Forward: the same forward alone (`infer%`); loss + backward + updates = step minus forward.",
              "", "| model / update | updated (layer:weights channels +b biases) | instructions per step (min..max of steps) "
-             "| measured SRAM peak | board params == host |", "|---|---|---|---|---|"]
+             "| forward | loss + backward + updates | measured SRAM peak | board params == host |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r[0]} | {r[1]} | {r[2] / 1e6:.2f} M .. {r[3] / 1e6:.2f} M | {r[4] / 1024:.1f} KB | {r[5]} |")
+        fw = f"{r[4] / 1e6:.2f} M | {(r[2] - r[4]) / 1e6:.2f} M" if r[4] else "- | -"
+        lines.append(f"| {r[0]} | {r[1]} | {r[2] / 1e6:.2f} M .. {r[3] / 1e6:.2f} M | {fw} | {r[5] / 1024:.1f} KB | {r[6]} |")
     table = "\n".join(lines)
     print(table)
     if "--write" in sys.argv:
