@@ -184,3 +184,54 @@ def test_cli_plan_backward_option(data, tmp_path):
     off, _ = sections(d)["TRNP"]
     assert struct.unpack_from("<I", d, off + 4 * 16)[0] == 1  # header word H_BACKWARD: int8
     assert "backward must be" in one_line_error(cli("finetune", "plan", m, "--backward", "int4", "-o", tmp_path / "q.esm"))
+
+
+def fanout_fc_graph(seed=0) -> Graph:
+    """conv -> GAP -> flat; flat feeds both fc_a and the residual add (flat + fc_a(flat)) -> fc_out."""
+    r = np.random.default_rng(seed)
+    g = Graph(name="fanout_fc")
+    g.add_tensor(Tensor("input", (1, 2, 8, 8)))
+    g.inputs = ["input"]
+    w = g.const("c_w", (r.standard_normal((8, 2, 3, 3)) * 0.5).astype(np.float32))
+    b = g.const("c_b", (r.standard_normal(8) * 0.1).astype(np.float32))
+    g.add_tensor(Tensor("c", (1, 8, 8, 8)))
+    g.nodes.append(Node("Conv", "c", ["input", w, b], ["c"], dict(strides=(1, 1), pads=(1,) * 4, dilations=(1, 1),
+                                                                  group=1, act="relu", act_min=float("-inf"),
+                                                                  act_max=float("inf"))))
+    g.add_tensor(Tensor("gap", (1, 8, 1, 1)))
+    g.nodes.append(Node("GlobalAveragePool", "gap", ["c"], ["gap"], {}))
+    g.add_tensor(Tensor("flat", (1, 8)))
+    g.nodes.append(Node("Reshape", "flat", ["gap"], ["flat"], {"shape": (1, 8)}))
+    noact = dict(act="none", act_min=float("-inf"), act_max=float("inf"))
+    for name, x, n_out in (("fc_a", "flat", 8), ("fc_out", "sum", 5)):
+        if name == "fc_out":
+            g.add_tensor(Tensor("sum", (1, 8)))
+            g.nodes.append(Node("Add", "add", ["flat", "fc_a"], ["sum"], dict(noact)))
+        wt = g.const(f"{name}_w", (r.standard_normal((n_out, 8)) * 0.4).astype(np.float32))
+        bt = g.const(f"{name}_b", np.zeros(n_out, np.float32))
+        out = "output" if name == "fc_out" else name
+        g.add_tensor(Tensor(out, (1, n_out)))
+        g.nodes.append(Node("FullyConnected", name, [x, wt, bt], [out], dict(noact)))
+    g.outputs = ["output"]
+    return g
+
+
+@pytest.mark.parametrize("backward", ["int8", "fp32"])
+def test_fc_gradient_fan_out_bit_exact(backward, data):
+    """fc_a's dL/dx adds into the residual branch's gradient: the int8 FC gather path."""
+    from edge_sdk.export import export
+
+    xs, ys = data
+    art = export(fanout_fc_graph(), quantize="int8", calibration=[{"input": x} for x in xs[:12]], validate=False)
+    p = plan(art, target="host", update="full", lr=0.2, calibration=(xs[:8], ys[:8]), backward=backward)
+    assert any(s.kind == "FC" and s.acc and s.acc[0] for s in p.prog.steps)
+    tr = Trainer(p)
+    off, size = p.arena.params_off, p.arena.params_bytes
+    start = tr.params()
+    for i in range(6):
+        tr.forward(xs[i])
+        arena = tr.arena().copy()
+        loss_ref = ref_step(p, arena, int(ys[i]), tr.steps_done)
+        assert np.float32(tr.step(xs[i], ys[i])) == np.float32(loss_ref)
+        assert tr.params() == arena[off:off + size].tobytes(), f"step {i}: parameters differ from the reference"
+    assert tr.params() != start
