@@ -66,7 +66,8 @@ def torch_memory() -> dict:
     opt.zero_grad(set_to_none=True)
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
-    ev = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns())
+    ev = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                key=lambda e: e.start_ns())
     run = np.cumsum([e.nbytes() for e in ev])
     params = sum(t.numel() * t.element_size() for t in m.parameters())
     at_open = params + sum(t.numel() * t.element_size() for t in m.buffers()) + x.nbytes + y.nbytes

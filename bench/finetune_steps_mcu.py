@@ -62,7 +62,8 @@ def main() -> None:
                          "backward", what, min(ins), max(ins), r["board"].get("forward_instructions"),
                          r["board"]["mem"]["peak"], r["board"]["params_equal"]))
     lines = ["Training step on the emulated cortex-m7 (qemu 7.2 mps2-an500, `-icount shift=0`, SysTick counts "
-             "guest instructions; our int8 kernels, plain-loop backward in fp32 or int8 as named, batch 1). `python bench/finetune_steps_mcu.py --write`.",
+             "guest instructions; our int8 kernels, plain-loop backward in fp32 or int8 as named, batch 1). "
+             "`python bench/finetune_steps_mcu.py --write`.",
              "Forward: the same forward alone (`infer%`); loss + backward + updates = step minus forward.",
              "", "| model / update | updated (layer:weights channels +b biases) | instructions per step (min..max of steps) "
              "| forward | loss + backward + updates | measured SRAM peak | board params == host |",
