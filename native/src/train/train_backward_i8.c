@@ -1,6 +1,6 @@
 /* int8 backward of a conv / fully connected step (plan backward "int8"): the float output
-   gradient g, masked where the int8 output sat on its clamp as in fp32, is quantized once, per tensor, to int8 and both products are
-   int8 x int8 -> int32, like the forward.
+   gradient g, masked where the int8 output sat on its clamp as in fp32, is quantized once,
+   per tensor, to int8 and both products are int8 x int8 -> int32, like the forward.
 
    What is quantized is h = g * s_W[c] (per output channel c), the gradient of the layer's
    int32 accumulator up to the common factor s_x: with per-channel weight scales, dL/dx =
@@ -10,7 +10,7 @@
      dL/dW_c    = (s_h s_x / s_W[c]) * sum_p q_c (x' - z_x) (int32 sum per weight)
      dL/db_c    = (s_h / s_W[c]) * sum_p q_c                (int32 sum per channel)
    then QAS and the in-place update exactly as in the fp32 backward. Integer sums do not
-   depend on their order, so edge_sdk/finetune/reference.py reproduces every bit.
+   depend on their order, so edge_sdk/finetune/reference_i8.py reproduces every bit.
 
    q is written over g's buffer (byte i after float i is read; i <= 4i), so int8 backward
    needs no memory beyond the fp32 plan. dL/dx is summed in int32 in dx's own buffer when it
@@ -73,9 +73,12 @@ static float quantize_grad(esdk_trainer *t, float *g, uint32_t li, uint32_t M, u
 
 /* int32 sums left in dx's buffer -> float gradients */
 static void scale_int32(float *dx, size_t n, float s_h) {
-  int32_t *a = (int32_t *)dx;
   size_t i;
-  for (i = 0; i < n; i++) dx[i] = s_h * (float)a[i];
+  for (i = 0; i < n; i++) {
+    int32_t a;
+    memcpy(&a, dx + i, 4); /* the same bytes, read as the int32 they hold */
+    dx[i] = s_h * (float)a;
+  }
 }
 
 static void conv_backward_i8(esdk_trainer *t, uint32_t si, const esdk_op *op) {
