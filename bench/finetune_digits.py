@@ -5,6 +5,7 @@ Contenders, all seeing the same fine-tuning samples in the same order for the sa
   frozen      the int8 model as exported (never predicts 5-9)
   pytorch     full fp32 fine-tune (every weight and bias), plain SGD, batch 1, on the host
   int8 full / last:K / bias / sparse   edge_sdk.Trainer: int8 forward, fp32 backward, QAS SGD
+  ... int8 backward   the same plans with backward="int8" (int8 gradients, int32 products)
 Accuracy is on a held-out third of the 5-9 images.
 
     python bench/finetune_digits.py [--epochs 6] [--orders 5] [--write]
@@ -50,12 +51,12 @@ def torch_full(s, epochs, order):
     return curve
 
 
-def ours(s, update, epochs, orders, budget_kb=256, rounding="stochastic"):
+def ours(s, update, epochs, orders, budget_kb=256, rounding="stochastic", backward="fp32"):
     """One plan, trained from the same start once per sample order; curves[k][ep]."""
     from edge_sdk.finetune import Trainer, plan
 
     p = plan(str(MODEL), budget_kb=budget_kb, target="cortex-m7", update=update, lr=LR, rounding=rounding,
-             calibration=(s["ft_x"][:16], s["ft_y"][:16]))
+             calibration=(s["ft_x"][:16], s["ft_y"][:16]), backward=backward)
     curves = []
     for order in orders:
         tr = Trainer(p)
@@ -73,6 +74,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--orders", type=int, default=5, help="sample orders (runs) per contender")
     ap.add_argument("--write", action="store_true", help="update docs/finetune.md between its markers")
+    ap.add_argument("--only", default="", help="run only the int8 contenders whose label contains this (no --write)")
     a = ap.parse_args()
     if not MODEL.exists():
         export_onnx(pretrain(), MODEL)
@@ -90,7 +92,7 @@ def main() -> None:
     rows.append(("frozen int8 model (no training)", "-", [[f] * a.epochs], None))
     t0 = time.time()
     rows.append(("PyTorch fp32, full fine-tune (host)", "all", [torch_full(s, a.epochs, o) for o in orders], None))
-    for upd, label, rnd, kb in [("full", "int8 QAS, full update", "stochastic", 256),
+    for spec in [("full", "int8 QAS, full update", "stochastic", 256),
                                 ("sparse", "int8 QAS, **sparse update, 29 KB plan** (channel subset)", "stochastic", 29),
                                 ("sparse", "int8 QAS, **sparse update, 28 KB plan** (channel subset)", "stochastic", 28),
                                 ("sparse", "int8 QAS, sparse update, 27 KB plan (channel subset)", "stochastic", 27),
@@ -98,8 +100,20 @@ def main() -> None:
                                 ("full", "int8 QAS, full update, nearest rounding", "nearest", 256),
                                 ("last:2", "int8 QAS, last 2 layers", "stochastic", 256),
                                 ("last:1", "int8 QAS, last layer only", "stochastic", 256),
-                                ("bias", "int8 QAS, biases only", "stochastic", 256)]:
-        c, p = ours(s, upd, a.epochs, orders, budget_kb=kb, rounding=rnd)
+                                ("bias", "int8 QAS, biases only", "stochastic", 256),
+                                ("full", "int8 QAS, full update, **int8 backward**", "stochastic", 256, "int8"),
+                                ("sparse", "int8 QAS, sparse update, 29 KB plan, **int8 backward**", "stochastic", 29,
+                                 "int8"),
+                                ("sparse", "int8 QAS, sparse update, 28 KB plan, **int8 backward**", "stochastic", 28,
+                                 "int8"),
+                                ("full", "int8 QAS, full update, int8 backward, stochastic gradient rounding",
+                                 "stochastic", 256, "int8-stochastic"),
+                                ("sparse", "int8 QAS, sparse update, 29 KB plan, int8 backward, stochastic gradient "
+                                 "rounding", "stochastic", 29, "int8-stochastic")]:
+        upd, label, rnd, kb, bw = (spec + ("fp32",))[:5]
+        if a.only and a.only not in label:
+            continue
+        c, p = ours(s, upd, a.epochs, orders, budget_kb=kb, rounding=rnd, backward=bw)
         what = ", ".join(f"{l['name'].split('/')[1] if '/' in l['name'] else l['name']}:"
                          f"{'w' + str(l['channels']) + '/' + str(l['of']) if l['channels'] else ''}{'+b' if l['bias'] else ''}"
                          for l in p.report["layers"])
@@ -110,7 +124,8 @@ def main() -> None:
              f"epochs, batch 1, SGD lr {LR}; every contender is trained {a.orders} times from the same start, once per "
              f"sample order (the same {a.orders} orders for every contender), accuracy on {n_test} held-out 5-9 images: "
              f"mean over the runs (min-max). Plans for target cortex-m7 (256 KB budget unless named; the full update "
-             f"plans {full_kb:.1f} KB). `python bench/finetune_digits.py --write` ({a.epochs} epochs, {a.orders} orders).", "",
+             f"plans {full_kb:.1f} KB); int8 QAS rows use the fp32 backward unless they say int8 backward. "
+             f"`python bench/finetune_digits.py --write` ({a.epochs} epochs, {a.orders} orders).", "",
              f"| contender | updated (layer:weights channels +b biases) | accuracy after {a.epochs} epochs | "
              f"after {e3 + 1} epochs | per epoch (mean) | planned peak SRAM |",
              "|---|---|---|---|---|---|"]
@@ -124,7 +139,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     print(f"({time.time() - t0:.0f} s)")
-    if a.write:
+    if a.write and not a.only:
         doc = ROOT / "docs" / "finetune.md"
         text = doc.read_text()
         new = re.sub(r"(<!-- digits:begin -->\n).*?(<!-- digits:end -->)", lambda m: m.group(1) + table + "\n" + m.group(2),

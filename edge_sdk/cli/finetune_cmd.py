@@ -63,6 +63,7 @@ def plan_cmd(
     update: str = typer.Option("sparse", "--update", help="sparse | bias | last:K | full"),
     loss: str = typer.Option("cross_entropy", "--loss", help="cross_entropy | mse"),
     lr: float = typer.Option(0.01, "--lr", help="SGD learning rate"),
+    backward: str = typer.Option("fp32", "--backward", help="fp32 | int8 | int8-stochastic (conv/fc backward arithmetic)"),
     data: Optional[Path] = typer.Option(None, "--data", help="DIR with train.npz: calibration + contribution analysis"),
     out: Path = typer.Option(..., "-o", "--out", help="plan artifact (.esm)"),
 ):
@@ -75,7 +76,8 @@ def plan_cmd(
     if data is not None:
         (x, y), _ = _data(data)
         calib = (x[:32], y[:32])
-    p = plan(str(model), budget_kb=budget_kb, target=target, update=update, loss=loss, lr=lr, calibration=calib)
+    p = plan(str(model), budget_kb=budget_kb, target=target, update=update, loss=loss, lr=lr, calibration=calib,
+             backward=backward)
     p.save(out)
     typer.echo(p.summary())
     typer.echo(f"wrote {out} ({len(p.data)} bytes)")

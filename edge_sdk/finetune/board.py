@@ -151,6 +151,11 @@ class Board:
         self.load(x)
         return int(self.value(self.cmd("infer", timeout=600), "m-pred-"))
 
+    def forward_us(self, x) -> int:
+        """The forward alone (esdk_train_forward, what a step runs first), timed on the device."""
+        self.load(x)
+        return int(self.value(self.cmd("infer", timeout=600), "m-infer-us-"))
+
     def params(self) -> bytes:
         r = self.cmd("params dump")
         return bytes.fromhex("".join(l[4:] for l in r if l.startswith("m-p-")))

@@ -24,10 +24,12 @@ STEP_WORDS = 8
 LAYER_WORDS = 16
 LOSSES = {"cross_entropy": 0, "mse": 1}
 ROUNDING = {"nearest": 0, "stochastic": 1}
+# conv / fc backward arithmetic: float32, or int8 gradients (rounded to nearest / stochastically)
+BACKWARD = {"fp32": 0, "int8": 1, "int8-stochastic": 2}
 
 
 def encode(kg: KGraph, prog: Program, ap: ArenaPlan, loss: str, lr: float, rounding: str, seed: int,
-           scales: dict[int, np.ndarray]) -> bytes:
+           scales: dict[int, np.ndarray], backward: str = "fp32") -> bytes:
     words: list[int] = [0] * HEADER_WORDS
     tables: list[int] = []  # appended after steps and layers; offsets fixed up below
     steps_off = HEADER_WORDS
@@ -76,7 +78,7 @@ def encode(kg: KGraph, prog: Program, ap: ArenaPlan, loss: str, lr: float, round
     logits_n = int(np.prod(kg.tensors[prog.logits].shape))
     hdr = [MAGIC, VERSION, len(prog.steps), len(prog.layers), steps_off, layers_off, LOSSES[loss], prog.logits,
            logits_n, ap.offsets[prog.steps[0].g_out], ap.params_off, ap.params_bytes, ROUNDING[rounding],
-           seed & 0xFFFFFFFF, ap.arena_bytes, len(kg.ops)]
+           seed & 0xFFFFFFFF, ap.arena_bytes, len(kg.ops), BACKWARD[backward]]
     words[:len(hdr)] = hdr
     allw = words + body + tables
     return struct.pack(f"<{len(allw)}I", *[w & 0xFFFFFFFF for w in allw])

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .encode import ROUNDING, encode, rewrite, sections
+from .encode import BACKWARD, ROUNDING, encode, rewrite, sections
 from .errors import FinetuneError
 from .kgraph import KGraph
 from .memory import ArenaPlan, plan_arena
@@ -32,10 +32,15 @@ class Plan:
     rounding: str
     seed: int
     report: dict[str, Any] = field(default_factory=dict)
+    backward: str = "fp32"
 
     @property
     def rounding_code(self) -> int:
         return ROUNDING[self.rounding]
+
+    @property
+    def backward_code(self) -> int:
+        return BACKWARD[self.backward]
 
     def layer_M(self, li: int) -> int:
         return self.kg.tensors[self.kg.ops[self.prog.layers[li].op].inputs[1]].shape[0]
@@ -49,7 +54,8 @@ class Plan:
     def summary(self) -> str:
         r = self.report
         m = r["memory"]
-        lines = [f"training plan: update={r['update']} loss={r['loss']} lr={r['lr']} target={r['target']}",
+        lines = [f"training plan: update={r['update']} loss={r['loss']} lr={r['lr']} target={r['target']} "
+                 f"backward={r.get('backward', 'fp32')}",
                  f"  layers updated: {len(r['layers'])} (weights in {sum(1 for l in r['layers'] if l['channels'])}, "
                  f"biases in {sum(1 for l in r['layers'] if l['bias'])}); backward steps: {r['steps']}"]
         for k in ("activations", "saved_activations", "gradients", "updated_params", "optimizer_state",
@@ -99,12 +105,15 @@ def _mem_total(kg, ap: ArenaPlan, target: str) -> int:
 def plan(model, budget_kb: float = 256, target: str = "cortex-m7", update: str = "sparse",
          loss: str = "cross_entropy", optimizer: str = "sgd", lr: float = 0.01,
          calibration: tuple[Sequence[np.ndarray], Sequence[int]] | None = None, rounding: str = "stochastic",
-         seed: int = 0, max_depth: int = 12) -> Plan:
+         seed: int = 0, max_depth: int = 12, backward: str = "fp32") -> Plan:
     """Plan on-device fine-tuning of `model` (ONNX/TFLite path, Graph, export Artifact or int8 .esm).
 
     update: "sparse" (contribution analysis within the budget), "bias", "last:K", "full".
     calibration: (inputs, labels) from the fine-tuning task; needed for "sparse" (the
     contribution analysis) and to quantize a float model.
+    backward: arithmetic of the conv/fc backward steps: "fp32", or "int8" (output gradient
+    quantized per tensor, int8 x int8 -> int32 products; "int8-stochastic" rounds it
+    stochastically). The contribution analysis is float either way.
     """
     if optimizer != "sgd":
         raise FinetuneError(f"optimizer must be 'sgd' (no state: nothing to keep in SRAM), not '{optimizer}'")
@@ -112,6 +121,8 @@ def plan(model, budget_kb: float = 256, target: str = "cortex-m7", update: str =
         raise FinetuneError(f"loss must be cross_entropy or mse, not '{loss}'")
     if rounding not in ROUNDING:
         raise FinetuneError(f"rounding must be nearest or stochastic, not '{rounding}'")
+    if backward not in BACKWARD:
+        raise FinetuneError(f"backward must be one of {', '.join(BACKWARD)}, not '{backward}'")
     if not (lr > 0 and np.isfinite(lr)):
         raise FinetuneError(f"lr must be a positive number, not {lr}")
     if budget_kb <= 0:
@@ -156,7 +167,7 @@ def plan(model, budget_kb: float = 256, target: str = "cortex-m7", update: str =
     lrb = {li.op: (np.float64(lr) / (scales[li.op].astype(np.float64) *
                                      np.float64(np.float32(kg.tensors[kg.ops[li.op].inputs[0]].scale))))
            .astype(np.float32) for li in prog.layers}
-    trnp = encode(kg, prog, ap, loss, lr, rounding, seed, scales)
+    trnp = encode(kg, prog, ap, loss, lr, rounding, seed, scales, backward)
     data = rewrite(base, kg, ap, trnp)
     from ..runtime.session import _lib
 
@@ -168,6 +179,7 @@ def plan(model, budget_kb: float = 256, target: str = "cortex-m7", update: str =
     mem["peak_total"] = ap.arena_bytes + contexts + overhead_bytes(target)
     report = {
         "update": update, "loss": loss, "lr": lr, "target": target, "budget_kb": budget_kb, "rounding": rounding,
+        "backward": backward,
         "steps": len(prog.steps), "memory": mem, "artifact_bytes": len(data),
         "layers": [{"op": u.op, "name": kg.tensors[kg.ops[u.op].outputs[0]].name, "kind": kg.ops[u.op].opcode,
                     "channels": len(u.channels), "of": M[u.op], "bias": u.bias}
@@ -183,7 +195,7 @@ def plan(model, budget_kb: float = 256, target: str = "cortex-m7", update: str =
             f"arena {ap.arena_bytes / 1024:.1f} KB)")
     data = _with_meta(data, report)
     kg2 = KGraph(data)
-    return Plan(data, kg2, prog, ap, scales, lrw, lrb, loss, lr, rounding, seed, report)
+    return Plan(data, kg2, prog, ap, scales, lrw, lrb, loss, lr, rounding, seed, report, backward)
 
 
 def _with_meta(data: bytes, report: dict) -> bytes:

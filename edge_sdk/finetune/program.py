@@ -133,8 +133,8 @@ def derive(kg: KGraph, updates: dict[int, LayerUpdate], loss: str) -> Program:
                 st.saved.append(op.inputs[0])
         elif kind == "ADD":
             st.saved.append(out)
-        elif kind == "MAXPOOL":
-            st.saved += [op.inputs[0], out]
+        elif kind == "MAXPOOL":  # the window's argmax is found again from the saved input
+            st.saved.append(op.inputs[0])
         steps.append(st)
     missing = set(updates) - {u.op for u in layers}
     if missing:

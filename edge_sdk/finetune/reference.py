@@ -187,6 +187,12 @@ def _conv(plan, st, sp, step_index):
         ok = (i >= 0) & (i < n_in)
         return o[ok], i[ok]
 
+    if plan.backward_code:
+        from . import reference_i8
+
+        return reference_i8.conv(plan, st, sp, step_index, g,
+                                 (x, M, OH, OW, C, H, W, KH, KW, grp, (sh, sw_), (pt, pl), (dh, dw), valid))
+
     if sp.g_in and sp.g_in[0] is not None:
         dx = _gin(st, sp, 0, (C, H, W))
         for kh in range(KH):
@@ -253,6 +259,10 @@ def _fc(plan, st, sp, step_index):
     M, K = y.size, x.size
     g = st.grad(sp.g_out, (M,))
     _mask(g, y, op.p["qmin"], op.p["qmax"])
+    if plan.backward_code:
+        from . import reference_i8
+
+        return reference_i8.fc(plan, st, sp, step_index, g, x)
     Wq = st.weights(li)
     if sp.g_in and sp.g_in[0] is not None:
         dx = _gin(st, sp, 0, (K,))
@@ -304,4 +314,34 @@ def _copy(plan, st, sp, step_index):
     d[...] = d + g
 
 
-_STEP = {"CONV": _conv, "FC": _fc, "ADD": _add, "GAP": _gap, "COPY": _copy}
+def pool_grad(x: np.ndarray, g: np.ndarray, d: np.ndarray, p: dict, is_max: bool) -> None:
+    """Adds the int8 AVGPOOL / MAXPOOL input gradient into d [C, H, W] (x: int8 input, g: [C, OH, OW])."""
+    C, H, W = x.shape
+    _, OH, OW = g.shape
+    KH, KW = p["kh"], p["kw"]
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, w0 = oh * p["stride_h"] - p["pad_t"], ow * p["stride_w"] - p["pad_l"]
+            hs, ws, he, we = max(h0, 0), max(w0, 0), min(h0 + KH, H), min(w0 + KW, W)
+            if he <= hs or we <= ws:
+                continue
+            gv = g[:, oh, ow]
+            if is_max:  # first maximum in row-major order
+                k = np.argmax(x[:, hs:he, ws:we].reshape(C, -1), axis=1)
+                hh, ww = hs + k // (we - ws), ws + k % (we - ws)
+                d[np.arange(C), hh, ww] = d[np.arange(C), hh, ww] + gv
+            else:
+                cnt = KH * KW if p.get("count_include_pad") else (he - hs) * (we - ws)
+                d[:, hs:he, ws:we] = d[:, hs:he, ws:we] + (gv / F(cnt)).astype(F)[:, None, None]
+
+
+def _pool(plan, st, sp, step_index):
+    op = st.kg.ops[sp.op]
+    x = st.act(op.inputs[0])[0]
+    y = st.kg.tensors[op.outputs[0]]
+    g = st.grad(sp.g_out, y.shape[1:])
+    d = _gin(st, sp, 0, x.shape)
+    pool_grad(x, g, d, op.p, sp.kind == "MAXPOOL")
+
+
+_STEP = {"CONV": _conv, "FC": _fc, "ADD": _add, "GAP": _gap, "COPY": _copy, "AVGPOOL": _pool, "MAXPOOL": _pool}

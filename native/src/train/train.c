@@ -69,6 +69,7 @@ static esdk_status validate(esdk_trainer *t) {
     return fail(t, ESDK_ERR_FORMAT, "TRNP: step or layer table outside the section");
   if (trw(t, H_NOPS) != m->n_ops) return fail(t, ESDK_ERR_FORMAT, "TRNP: plan made for a different model");
   if (trw(t, H_ARENA) != arena) return fail(t, ESDK_ERR_FORMAT, "TRNP: arena size differs from the header's");
+  if (trw(t, H_BACKWARD) > BW_INT8_SR) return fail(t, ESDK_ERR_FORMAT, "TRNP: backward mode %u", (unsigned)trw(t, H_BACKWARD));
   if ((uint64_t)trw(t, H_PARAMS_OFF) + trw(t, H_PARAMS_SIZE) > arena)
     return fail(t, ESDK_ERR_FORMAT, "TRNP: parameter region outside the arena");
   if (trw(t, H_LOGITS) >= m->n_tensors) return fail(t, ESDK_ERR_FORMAT, "TRNP: logits tensor index");
@@ -115,7 +116,7 @@ static esdk_status validate(esdk_trainer *t) {
     uint32_t flags = tr_step(t, i, S_FLAGS), k;
     esdk_op op;
     esdk_tensor y, x;
-    if (kind < K_LOSS_CE || kind > K_COPY || kind == K_AVGPOOL || kind == K_MAXPOOL)
+    if (kind < K_LOSS_CE || kind > K_COPY)
       return fail(t, ESDK_ERR_UNSUPPORTED, "TRNP step %u: kind %u", (unsigned)i, (unsigned)kind);
     if ((kind == K_LOSS_CE || kind == K_LOSS_MSE) != (i == 0))
       return fail(t, ESDK_ERR_FORMAT, "TRNP: the loss must be the first step and only there");
@@ -131,8 +132,14 @@ static esdk_status validate(esdk_trainer *t) {
     esdk_op_get(m, op_i, &op);
     esdk_tensor_get(m, esdk_op_io(m, &op, op.nin), &y);
     if ((kind == K_CONV && op.code != OP_CONV2D) || (kind == K_FC && op.code != OP_FULLY_CONNECTED) ||
-        (kind == K_ADD && op.code != OP_BINARY) || (kind == K_GAP && op.code != OP_GLOBAL_AVGPOOL))
+        (kind == K_ADD && op.code != OP_BINARY) || (kind == K_GAP && op.code != OP_GLOBAL_AVGPOOL) ||
+        (kind == K_AVGPOOL && op.code != OP_AVGPOOL) || (kind == K_MAXPOOL && op.code != OP_MAXPOOL))
       return fail(t, ESDK_ERR_FORMAT, "TRNP step %u: kind does not match the op", (unsigned)i);
+    if (kind == K_AVGPOOL || kind == K_MAXPOOL || kind == K_GAP) {
+      esdk_tensor_get(m, esdk_op_io(m, &op, 0), &x);
+      if (x.dtype != ESDK_I8 || x.rank != 4 || x.dims[0] != 1 || !(flags & SF_NEED(0)))
+        return fail(t, ESDK_ERR_FORMAT, "TRNP step %u: pooling backward needs an int8 NCHW input (batch 1)", (unsigned)i);
+    }
     if ((uint64_t)tr_step(t, i, S_GOUT) + 4 * esdk_nelem(&y) > arena)
       return fail(t, ESDK_ERR_FORMAT, "TRNP step %u: gradient buffer outside the arena", (unsigned)i);
     for (k = 0; k < 2; k++) {
@@ -200,7 +207,12 @@ esdk_status esdk_train_step(esdk_trainer *t, int32_t label, const float *target,
   esdk_train_forward(t);
   l = tr_loss(t, label, target);
   ns = trw(t, H_NSTEPS);
-  for (i = 1; i < ns; i++) tr_backward_step(t, i);
+  for (i = 1; i < ns; i++) {
+    uint32_t kind = tr_step(t, i, S_KIND);
+    if (kind == K_AVGPOOL || kind == K_MAXPOOL) tr_pool_backward(t, i);
+    else if (trw(t, H_BACKWARD) != BW_FP32 && (kind == K_CONV || kind == K_FC)) tr_backward_step_i8(t, i);
+    else tr_backward_step(t, i); /* kept apart: its fp32 code is the one measured in docs/performance.md */
+  }
   t->steps_done++;
   if (loss) *loss = l;
   return ESDK_OK;

@@ -1,5 +1,6 @@
 /* Backward steps, in the order of the plan. Gradients are float32 in the real domain;
-   saved activations are the int8 forward tensors. A conv / fully connected step first
+   saved activations are the int8 forward tensors. Plans with backward "int8" run the conv /
+   fc products in integers (train_backward_i8.c); the other steps are the same. A conv / fully connected step first
    computes dL/dx with the weights it ran with, then finishes each output channel's bias
    and weight gradients one element at a time and applies them in place (no gradient
    buffer for parameters). The loop orders are part of the contract:
@@ -24,6 +25,11 @@ static void apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb) {
   float d = -(trf(t, tr_layer(t, li, L_LRB) + c) * gb);
   b[c] = tr_update_bias(b[c], d);
 }
+
+/* for train_backward_i8.c and train_backward_pool.c (the static versions stay inlined here) */
+float *tr_grad_in(esdk_trainer *t, uint32_t si, uint32_t k, size_t n) { return grad_in(t, si, k, n); }
+void tr_apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb) { apply_bias(t, li, c, gb); }
+void tr_clamp_mask(float *g, const int8_t *y, size_t n, int32_t qmin, int32_t qmax) { clamp_mask(g, y, n, qmin, qmax); }
 
 static void conv_backward(esdk_trainer *t, uint32_t si, const esdk_op *op) {
   esdk_model *m = t->m;

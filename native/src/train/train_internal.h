@@ -41,6 +41,13 @@ int32_t tr_layer_of_op(const esdk_trainer *t, uint32_t op);
 void tr_layer_forward(esdk_trainer *t, uint32_t li);
 float tr_loss(esdk_trainer *t, int32_t label, const float *target);
 void tr_backward_step(esdk_trainer *t, uint32_t si);
+/* shared by the fp32 and int8 backward (train_backward.c) */
+float *tr_grad_in(esdk_trainer *t, uint32_t si, uint32_t k, size_t n);
+void tr_apply_bias(esdk_trainer *t, uint32_t li, uint32_t c, float gb);
+void tr_clamp_mask(float *g, const int8_t *y, size_t n, int32_t qmin, int32_t qmax);
+/* int8 backward of a conv / fc step (train_backward_i8.c) */
+void tr_backward_step_i8(esdk_trainer *t, uint32_t si);
+void tr_pool_backward(esdk_trainer *t, uint32_t si); /* train_backward_pool.c */
 
 /* deterministic float helpers, identical on every target (no libm: its last ulp differs) */
 int32_t tr_floor(float v);
@@ -48,4 +55,6 @@ float tr_exp(float x);
 float tr_log(float x);
 int8_t tr_update_weight(int8_t w, float d, uint32_t rounding, uint32_t seed, uint32_t step, uint32_t li, uint32_t idx);
 int32_t tr_update_bias(int32_t b, float d);
+float tr_uniform(uint32_t seed, uint32_t step, uint32_t li, uint32_t idx);
+int32_t tr_round_half_away(float d);
 #endif

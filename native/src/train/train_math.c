@@ -78,3 +78,7 @@ int32_t tr_update_bias(int32_t b, float d) {
   if (v > INT32_MAX) v = INT32_MAX;
   return (int32_t)v;
 }
+
+/* for the int8 backward's gradient rounding (the static versions stay inlinable above) */
+float tr_uniform(uint32_t seed, uint32_t step, uint32_t li, uint32_t idx) { return uniform(seed, step, li, idx); }
+int32_t tr_round_half_away(float d) { return round_half_away(d); }

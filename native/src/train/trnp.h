@@ -11,8 +11,10 @@
 /* header words */
 enum {
   H_MAGIC, H_VERSION, H_NSTEPS, H_NLAYERS, H_STEPS_OFF, H_LAYERS_OFF, H_LOSS, H_LOGITS, H_NLOGITS, H_GLOGITS,
-  H_PARAMS_OFF, H_PARAMS_SIZE, H_ROUNDING, H_SEED, H_ARENA, H_NOPS, H_WORDS = 32
+  H_PARAMS_OFF, H_PARAMS_SIZE, H_ROUNDING, H_SEED, H_ARENA, H_NOPS, H_BACKWARD, H_WORDS = 32
 };
+/* H_BACKWARD: arithmetic of the conv / fc backward steps (0 in plans written before it existed) */
+enum { BW_FP32, BW_INT8, BW_INT8_SR };
 /* step words */
 enum { S_KIND, S_OP, S_GOUT, S_GIN0, S_GIN1, S_FLAGS, S_LAYER, S_WORDS = 8 };
 enum { K_LOSS_CE = 1, K_LOSS_MSE, K_CONV, K_FC, K_ADD, K_GAP, K_AVGPOOL, K_MAXPOOL, K_COPY };
