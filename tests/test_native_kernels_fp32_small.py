@@ -42,6 +42,12 @@ CONV = [
     (1, 64, 49, 10, 10, 4, (2, 2), (4, 1, 5, 2), (1, 1), 1),    # DS-CNN first conv: flattened tiles
     (4, 9, 11, 7, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),       # flattened, 77 px, M 9
     (3, 32, 224, 64, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),    # first layer (cut to 64 wide)
+    (3, 32, 224, 224, 3, 3, (2, 2), (0, 0, 1, 1), (1, 1), 1),   # phase rows: MobileNet stem, 112 = 3x32 + 16
+    (2, 12, 30, 225, 5, 5, (2, 2), (2, 2, 2, 2), (1, 1), 1),    # phase rows: OW 113, taps left of the pad
+    (3, 9, 17, 40, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2), 1),      # phase rows: stride 1, dilation 2, OW 36
+    (1, 8, 12, 130, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 1),     # phase rows: OW 128, the width limit
+    (1, 8, 9, 131, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),      # OW 131 > 128: row tiles
+    (2, 11, 13, 37, 3, 3, (2, 2), (1, 0, 1, 2), (1, 1), 1),     # phase rows: stride 2, asymmetric pads, OW 19
 ]
 
 
