@@ -101,6 +101,47 @@ def test_spmm_unstructured_tiles(isa, hw, dens):
         close(ref, g.run(isa, threads)[0])
 
 
+def _unstructured_op(dense, x, b, threads, isa, lo=-1.0, hi=1.5):
+    """SPARSE_CONV1X1 with 1x1 blocks built from the dense matrix; returns edge-sdk's output."""
+    M, K = dense.shape
+    rp = np.concatenate([[0], np.cumsum([np.count_nonzero(r) for r in dense])]).astype(np.uint32)
+    ci = np.concatenate([np.nonzero(r)[0] for r in dense] + [np.zeros(0, np.int64)]).astype(np.uint32)
+    vals = np.concatenate([r[r != 0] for r in dense] + [np.zeros(0, np.float32)]).astype(np.float32)
+    if vals.size == 0:
+        ci, vals = np.zeros(1, np.uint32), np.zeros(1, np.float32)
+    g = Graph()
+    xi = g.input("x", x)
+    ins = [xi, g.const("v", vals.reshape(-1, 1, 1)), g.const("rp", rp), g.const("ci", ci), g.const("b", b)]
+    yi = g.output("y", "float32", (x.shape[0], M) + x.shape[2:])
+    g.op("SPARSE_CONV1X1", ins, [yi], block_r=1, block_c=1, rows=M, cols=K, act=2, act_min=lo, act_max=hi)
+    return g.run(isa, threads)[0]
+
+
+# K-chunked path (>= 512 pixels, >= 25% nonzeros, K above one chunk): P 512 / 529 / 667 / 789,
+# K 33 (one column past a chunk), 101 (three chunks and a remainder), rows empty, rows with
+# nonzeros in the first or the last chunk only, density 0 / 30% / 100%.
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("hw", [(16, 32), (23, 23), (23, 29), (3, 263)])
+@pytest.mark.parametrize("K", [33, 101])
+@pytest.mark.parametrize("dens", [0.0, 0.3, 1.0])
+def test_spmm_unstructured_k_chunks(isa, hw, K, dens):
+    M = 13
+    rng = np.random.default_rng(hw[0] * 7 + hw[1] + K + int(dens * 10))
+    dense = np.where(rng.random((M, K)) < dens, rng.standard_normal((M, K)), 0.0).astype(np.float32)
+    dense[2] = 0  # empty row
+    if dens > 0:
+        dense[5] = 0
+        dense[5, :3] = 1.5  # first chunk only
+        dense[8] = 0
+        dense[8, -2:] = -0.5  # last chunk only
+    x = rng.standard_normal((1, K) + hw).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    ref = np.einsum("mk,nkhw->nmhw", dense.astype(np.float64), x.astype(np.float64)) + b.reshape(1, -1, 1, 1)
+    ref = np.clip(ref, -1.0, 1.5)
+    for threads in (1, 2):
+        close(ref, _unstructured_op(dense, x, b, threads, isa))
+
+
 BCAST = [
     ((2, 5, 7, 9), (2, 5, 7, 9)),      # same shape: one flat loop
     ((1, 16, 6, 5), (1, 16, 1, 1)),    # per-channel (squeeze-excite scale)
