@@ -42,6 +42,11 @@ CONV = [
     (1, 64, 49, 10, 10, 4, (2, 2), (4, 1, 5, 2), (1, 1), 1),    # DS-CNN first conv: flattened tiles
     (4, 9, 11, 7, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),       # flattened, 77 px, M 9
     (3, 32, 224, 64, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),    # first layer (cut to 64 wide)
+    (5, 5, 9, 9, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 5),        # dw rows: OW 9, the narrowest
+    (3, 3, 12, 40, 3, 3, (1, 1), (2, 2, 0, 0), (1, 1), 3),      # dw rows: pads 2, OW 40 (3 of 4 vectors)
+    (2, 2, 6, 100, 3, 3, (1, 1), (0, 1, 2, 1), (1, 1), 2),      # dw rows: OW 100 (7 vectors, last masked)
+    (6, 6, 13, 30, 3, 3, (1, 1), (1, 0, 1, 0), (1, 1), 6),      # dw rows: OW 28, odd row count, no left pad
+    (4, 4, 5, 17, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 4),       # dw rows: OW 17 (2 vectors, 1 lane)
     (3, 32, 224, 224, 3, 3, (2, 2), (0, 0, 1, 1), (1, 1), 1),   # phase rows: MobileNet stem, 112 = 3x32 + 16
     (2, 12, 30, 225, 5, 5, (2, 2), (2, 2, 2, 2), (1, 1), 1),    # phase rows: OW 113, taps left of the pad
     (3, 9, 17, 40, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2), 1),      # phase rows: stride 1, dilation 2, OW 36
