@@ -6,7 +6,7 @@
    above or below the input read a zero row. R x V >= 4 independent FMA chains (4 rows of one
    vector, 2 rows of two; one vector alone is FMA-latency bound); 3 / 5 / 6 vectors run the 4 /
    7-vector step with the extra vectors fully masked. Measured against the padded-plane kernel
-   (C harness, interleaved, min-of-31 medians): stride 1: 512ch 14x14 57 -> 31 us, 256ch 28x28
+   (C harness, interleaved, median of 31 runs): stride 1: 512ch 14x14 57 -> 31 us, 256ch 28x28
    91 -> 62, 128ch 56x56 180 -> 145, 32ch 112x112 186 -> 130; stride 2: 64ch 112x112 150 ->
    109, 128ch 56x56 79 -> 68, 256ch 28x28 53 -> 37, 512ch 14x14 47 -> 37. The plane kernel keeps
    7-wide maps (one vector per row would be mostly empty lanes). */
@@ -108,7 +108,7 @@ static T512 int dw_stride2(const esdk_conv_args *a, const float *x, const float 
   return 1;
 }
 
-T512 int esdk_dwconv3x3_f32_rows16_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b,
+T512 int esdk_dwconv3x3_f32_4x16_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b,
                                           float *y) {
   int64_t OW = a->OW, W = a->W, n, c, kw, q;
   __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
