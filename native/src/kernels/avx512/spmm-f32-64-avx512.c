@@ -5,6 +5,8 @@
      broadcast feed up to 8 FMAs (the per-nonzero overhead, not FMA or cache bandwidth, was
      the limit: 64-pixel tiles measured 3-5% slower on MobileNetV1 at 80-90%, 32 and
      16-pixel tiles 1.3-2.5x slower per layer).
+   - 1x1 blocks with >= 25% nonzeros on maps of >= 512 pixels: the K-chunked walk (spmm_kchunk),
+     which keeps a 32-row slice of the pixel tile in L1 and carries partial sums in Y.
    - 1xC blocks (n:m, 1x4): broadcast one weight, FMA it over 4 zmm of the
      input row it selects; two accumulator sets (even / odd nonzeros) give 8 independent
      FMA chains, so the FMA latency never limits a row; full tiles use unmasked loads, which
