@@ -222,8 +222,22 @@ def break_even(rng, isa, runs):
     return out
 
 
+def despike(ratios: dict[float, float]) -> dict[float, float]:
+    """Median of each interior point and its two neighbours. Sparse time grows with density, so
+    a lone point several times above both neighbours (another job took the core for that
+    case's runs on this shared machine) is noise; without this one spike moved a break-even
+    from 0.80 to 0.21."""
+    ds = sorted(ratios)
+    out = dict(ratios)
+    for a, d, b in zip(ds, ds[1:], ds[2:]):
+        out[d] = sorted((ratios[a], ratios[d], ratios[b]))[1]
+    return out
+
+
 def crossing(ratios: dict[float, float]) -> float:
-    """Largest density at which sparse/dense <= 1, interpolated between measured points."""
+    """Largest density at which sparse/dense <= 1, interpolated between measured points
+    (after despike)."""
+    ratios = despike(ratios)
     ds = sorted(ratios)
     if ratios[ds[0]] > 1:
         return round(ds[0] / 2, 3)  # slower even at the sparsest point measured
@@ -261,7 +275,8 @@ def write_target(target: str, entries: dict[str, float], stamp: str) -> Path:
     if head in text:
         start = text.index(head)
         rest = text[start + len(head):]
-        m = re.search(r"^\[", rest, re.M)
+        # the next section starts at its header, or at the comment lines right above it
+        m = re.search(r"^(?:#[^\n]*\n)*\[", rest, re.M)
         tail = rest[m.start():] if m else ""
         pre = text[:start]
         pre = re.sub(r"# measured [^\n]*bench/kernels.py[^\n]*\n$", "", pre)

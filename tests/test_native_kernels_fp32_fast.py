@@ -117,7 +117,7 @@ def test_sparse_fc(isa, block, B):
 
 
 @pytest.mark.parametrize("isa", ISA)
-@pytest.mark.parametrize("K,M,B", [(1, 1, 1), (17, 5, 1), (1024, 13, 2), (33, 64, 3)])
+@pytest.mark.parametrize("K,M,B", [(1, 1, 1), (17, 5, 1), (1024, 13, 2), (33, 64, 3), (1030, 1001, 1)])
 def test_fc(isa, K, M, B):
     rng = np.random.default_rng(K + M + B)
     x = rng.standard_normal((B, K)).astype(np.float32)

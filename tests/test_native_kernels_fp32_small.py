@@ -42,6 +42,22 @@ CONV = [
     (1, 64, 49, 10, 10, 4, (2, 2), (4, 1, 5, 2), (1, 1), 1),    # DS-CNN first conv: flattened tiles
     (4, 9, 11, 7, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),       # flattened, 77 px, M 9
     (3, 32, 224, 64, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),    # first layer (cut to 64 wide)
+    (5, 5, 9, 9, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 5),        # dw rows: OW 9, the narrowest
+    (3, 3, 12, 40, 3, 3, (1, 1), (2, 2, 0, 0), (1, 1), 3),      # dw rows: pads 2, OW 40 (3 of 4 vectors)
+    (2, 2, 6, 100, 3, 3, (1, 1), (0, 1, 2, 1), (1, 1), 2),      # dw rows: OW 100 (7 vectors, last masked)
+    (6, 6, 13, 30, 3, 3, (1, 1), (1, 0, 1, 0), (1, 1), 6),      # dw rows: OW 28, odd row count, no left pad
+    (4, 4, 5, 17, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 4),       # dw rows: OW 17 (2 vectors, 1 lane)
+    (2, 2, 112, 112, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),    # dw rows s2: OW 56 (4 vectors)
+    (2, 2, 9, 11, 3, 3, (2, 2), (2, 2, 0, 0), (1, 1), 2),       # dw rows s2: pads 2, OW 6
+    (3, 3, 20, 100, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 3),     # dw rows s2: OW 50 (3 of 4 vectors)
+    (2, 2, 10, 140, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),     # s2, OW 70 > 64: plane kernel
+    (4, 4, 7, 9, 3, 3, (2, 2), (0, 0, 0, 0), (1, 1), 4),        # s2, OW 4 < 5: plane kernel
+    (3, 32, 224, 224, 3, 3, (2, 2), (0, 0, 1, 1), (1, 1), 1),   # phase rows: MobileNet stem, 112 = 3x32 + 16
+    (2, 12, 30, 225, 5, 5, (2, 2), (2, 2, 2, 2), (1, 1), 1),    # phase rows: OW 113, taps left of the pad
+    (3, 9, 17, 40, 3, 3, (1, 1), (1, 1, 1, 1), (2, 2), 1),      # phase rows: stride 1, dilation 2, OW 36
+    (1, 8, 12, 130, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 1),     # phase rows: OW 128, the width limit
+    (1, 8, 9, 131, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),      # OW 131 > 128: row tiles
+    (2, 11, 13, 37, 3, 3, (2, 2), (1, 0, 1, 2), (1, 1), 1),     # phase rows: stride 2, asymmetric pads, OW 19
 ]
 
 
@@ -93,6 +109,47 @@ def test_spmm_unstructured_tiles(isa, hw, dens):
         yi = g.output("y", "float32", ref.shape)
         g.op("SPARSE_CONV1X1", ins, [yi], block_r=1, block_c=1, rows=M, cols=K, act=2, act_min=-1.0, act_max=1.5)
         close(ref, g.run(isa, threads)[0])
+
+
+def _unstructured_op(dense, x, b, threads, isa, lo=-1.0, hi=1.5):
+    """SPARSE_CONV1X1 with 1x1 blocks built from the dense matrix; returns edge-sdk's output."""
+    M, K = dense.shape
+    rp = np.concatenate([[0], np.cumsum([np.count_nonzero(r) for r in dense])]).astype(np.uint32)
+    ci = np.concatenate([np.nonzero(r)[0] for r in dense] + [np.zeros(0, np.int64)]).astype(np.uint32)
+    vals = np.concatenate([r[r != 0] for r in dense] + [np.zeros(0, np.float32)]).astype(np.float32)
+    if vals.size == 0:
+        ci, vals = np.zeros(1, np.uint32), np.zeros(1, np.float32)
+    g = Graph()
+    xi = g.input("x", x)
+    ins = [xi, g.const("v", vals.reshape(-1, 1, 1)), g.const("rp", rp), g.const("ci", ci), g.const("b", b)]
+    yi = g.output("y", "float32", (x.shape[0], M) + x.shape[2:])
+    g.op("SPARSE_CONV1X1", ins, [yi], block_r=1, block_c=1, rows=M, cols=K, act=2, act_min=lo, act_max=hi)
+    return g.run(isa, threads)[0]
+
+
+# K-chunked path (>= 512 pixels, >= 25% nonzeros, K above one chunk): P 512 / 529 / 667 / 789,
+# K 33 (one column past a chunk), 101 (three chunks and a remainder), rows empty, rows with
+# nonzeros in the first or the last chunk only, density 0 / 30% / 100%.
+@pytest.mark.parametrize("isa", ISA)
+@pytest.mark.parametrize("hw", [(16, 32), (23, 23), (23, 29), (3, 263)])
+@pytest.mark.parametrize("K", [33, 101])
+@pytest.mark.parametrize("dens", [0.0, 0.3, 1.0])
+def test_spmm_unstructured_k_chunks(isa, hw, K, dens):
+    M = 13
+    rng = np.random.default_rng(hw[0] * 7 + hw[1] + K + int(dens * 10))
+    dense = np.where(rng.random((M, K)) < dens, rng.standard_normal((M, K)), 0.0).astype(np.float32)
+    dense[2] = 0  # empty row
+    if dens > 0:
+        dense[5] = 0
+        dense[5, :3] = 1.5  # first chunk only
+        dense[8] = 0
+        dense[8, -2:] = -0.5  # last chunk only
+    x = rng.standard_normal((1, K) + hw).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    ref = np.einsum("mk,nkhw->nmhw", dense.astype(np.float64), x.astype(np.float64)) + b.reshape(1, -1, 1, 1)
+    ref = np.clip(ref, -1.0, 1.5)
+    for threads in (1, 2):
+        close(ref, _unstructured_op(dense, x, b, threads, isa))
 
 
 BCAST = [

@@ -1,0 +1,137 @@
+/* Depthwise 3x3 straight from the input, no padded plane: stride 1 with rows of 9..112
+   outputs, stride 2 with rows of 5..64 (every MobileNet depthwise layer but the 7x7 one). V zmm per output row;
+   each tap is a masked load of the input row at column offset kw - pl (stride 2: the even /
+   odd lanes of a pair of loads, one permute per tap), the mask dropping the lanes outside the
+   input (those are the zero padding), so there is no border code, copy-in or compaction. Rows
+   above or below the input read a zero row. R x V >= 4 independent FMA chains (4 rows of one
+   vector, 2 rows of two; one vector alone is FMA-latency bound); 3 / 5 / 6 vectors run the 4 /
+   7-vector step with the extra vectors fully masked. Measured against the padded-plane kernel
+   (C harness, interleaved, median of 31 runs): stride 1: 512ch 14x14 57 -> 31 us, 256ch 28x28
+   91 -> 62, 128ch 56x56 180 -> 145, 32ch 112x112 186 -> 130; stride 2: 64ch 112x112 150 ->
+   109, 128ch 56x56 79 -> 68, 256ch 28x28 53 -> 37, 512ch 14x14 47 -> 37. The plane kernel keeps
+   7-wide maps (one vector per row would be mostly empty lanes). */
+#include "avx512.h"
+#if defined(__x86_64__) || defined(_M_X64)
+
+#define MAXW 112 /* 7 vectors */
+static const float zero_row[160] __attribute__((aligned(64)));
+
+#define DWROWS(NAME, V, R)                                                                                       \
+  static T512 void NAME(const float *xc, const float *wc, float bias, float *yc, const esdk_conv_args *a,         \
+                        const __mmask16 *mk, __m512 vlo, __m512 vhi) {                                           \
+    int64_t OH = a->OH, OW = a->OW, H = a->H, W = a->W, oh;                                                      \
+    __m512 wv[9], vb = _mm512_set1_ps(bias);                                                                     \
+    int k;                                                                                                       \
+    for (k = 0; k < 9; k++) wv[k] = _mm512_set1_ps(wc[k]);                                                       \
+    for (oh = 0; oh < OH; oh += R) {                                                                             \
+      const float *rows[R + 2];                                                                                  \
+      __m512 acc[R][V];                                                                                          \
+      int r, q, kh, kw, nr = OH - oh < R ? (int)(OH - oh) : R;                                                   \
+      for (r = 0; r < R + 2; r++) {                                                                              \
+        int64_t ih = oh + r - a->pt;                                                                             \
+        rows[r] = (ih >= 0 && ih < H ? xc + ih * W : zero_row + 16) - a->pl;                                     \
+      }                                                                                                          \
+      ESDK_UNROLL for (r = 0; r < R; r++) ESDK_UNROLL for (q = 0; q < V; q++) acc[r][q] = vb;                    \
+      ESDK_UNROLL for (kh = 0; kh < 3; kh++) ESDK_UNROLL for (kw = 0; kw < 3; kw++)                              \
+        ESDK_UNROLL for (r = 0; r < R; r++) ESDK_UNROLL for (q = 0; q < V; q++)                                  \
+          acc[r][q] = _mm512_fmadd_ps(wv[kh * 3 + kw],                                                           \
+                                      _mm512_maskz_loadu_ps(mk[kw * 8 + q], rows[r + kh] + kw + 16 * q), acc[r][q]); \
+      for (r = 0; r < nr; r++) ESDK_UNROLL for (q = 0; q < V; q++)                                               \
+        _mm512_mask_storeu_ps(yc + (oh + r) * OW + 16 * q, mk[24 + q], esdk_clamp512(acc[r][q], vlo, vhi));       \
+    }                                                                                                            \
+  }
+DWROWS(rows1x4, 1, 4)
+DWROWS(rows2x2, 2, 2)
+DWROWS(rows4x1, 4, 1)
+DWROWS(rows7x1, 7, 1)
+
+/* stride 2: output lane l of vector q reads input columns 32q + 2l + kw - pl: kw 0 / 1 are the
+   even / odd lanes of one pair of loads, kw 2 the even lanes of a pair two columns on; loads
+   masked to [0, W) (mk2: [kw' * 16 + q * 2 + half], kw' 0: the pair for kw 0/1, 1: for kw 2) */
+#define DWROWS2(NAME, V, R)                                                                                      \
+  static T512 void NAME(const float *xc, const float *wc, float bias, float *yc, const esdk_conv_args *a,         \
+                        const __mmask16 *mk2, const __mmask16 *ms, __m512 vlo, __m512 vhi) {                     \
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);           \
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);            \
+    int64_t OH = a->OH, OW = a->OW, H = a->H, W = a->W, oh;                                                      \
+    __m512 wv[9], vb = _mm512_set1_ps(bias);                                                                     \
+    int k;                                                                                                       \
+    for (k = 0; k < 9; k++) wv[k] = _mm512_set1_ps(wc[k]);                                                       \
+    for (oh = 0; oh < OH; oh += R) {                                                                             \
+      __m512 acc[R][V];                                                                                          \
+      int r, q, kh, nr = OH - oh < R ? (int)(OH - oh) : R;                                                       \
+      ESDK_UNROLL for (r = 0; r < R; r++) ESDK_UNROLL for (q = 0; q < V; q++) acc[r][q] = vb;                    \
+      ESDK_UNROLL for (r = 0; r < R; r++) ESDK_UNROLL for (kh = 0; kh < 3; kh++) {                               \
+        int64_t ih = 2 * (oh + r) - a->pt + kh;                                                                  \
+        const float *rp = (ih >= 0 && ih < H ? xc + ih * W : zero_row + 16) - a->pl;                             \
+        ESDK_UNROLL for (q = 0; q < V; q++) {                                                                    \
+          __m512 a0 = _mm512_maskz_loadu_ps(mk2[q * 2], rp + 32 * q);                                            \
+          __m512 a1 = _mm512_maskz_loadu_ps(mk2[q * 2 + 1], rp + 32 * q + 16);                                   \
+          __m512 b0 = _mm512_maskz_loadu_ps(mk2[16 + q * 2], rp + 32 * q + 2);                                   \
+          __m512 b1 = _mm512_maskz_loadu_ps(mk2[16 + q * 2 + 1], rp + 32 * q + 18);                              \
+          acc[r][q] = _mm512_fmadd_ps(wv[kh * 3], _mm512_permutex2var_ps(a0, even, a1), acc[r][q]);              \
+          acc[r][q] = _mm512_fmadd_ps(wv[kh * 3 + 1], _mm512_permutex2var_ps(a0, odd, a1), acc[r][q]);           \
+          acc[r][q] = _mm512_fmadd_ps(wv[kh * 3 + 2], _mm512_permutex2var_ps(b0, even, b1), acc[r][q]);          \
+        }                                                                                                        \
+      }                                                                                                          \
+      for (r = 0; r < nr; r++) ESDK_UNROLL for (q = 0; q < V; q++)                                               \
+        _mm512_mask_storeu_ps(yc + (oh + r) * OW + 16 * q, ms[q], esdk_clamp512(acc[r][q], vlo, vhi));           \
+    }                                                                                                            \
+  }
+DWROWS2(rows2s1x4, 1, 4)
+DWROWS2(rows2s2x2, 2, 2)
+DWROWS2(rows2s4x1, 4, 1)
+
+/* stride 2, rows of 5..64 outputs; 0 when not taken */
+static T512 int dw_stride2(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y) {
+  int64_t OW = a->OW, W = a->W, n, c, q, h, j;
+  __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
+  __mmask16 mk2[32], ms[4];
+  int nv = (int)((OW + 15) / 16);
+  if (a->sh != 2 || a->sw != 2 || OW < 5 || OW > 64 || a->pt < 0 || a->pt > 2 || a->pl < 0 || a->pl > 2) return 0;
+  for (j = 0; j < 2; j++)
+    for (q = 0; q < 4; q++)
+      for (h = 0; h < 2; h++) {
+        /* lanes of the load at input column 32q + 16h + 2j - pl + lane: inside [0, W) */
+        int64_t c0 = 32 * q + 16 * h + 2 * j - a->pl, l0 = -c0, l1 = W - c0;
+        l0 = l0 < 0 ? 0 : l0 > 16 ? 16 : l0;
+        l1 = l1 < 0 ? 0 : l1 > 16 ? 16 : l1;
+        mk2[j * 16 + q * 2 + h] = l1 > l0 ? (__mmask16)(esdk_mask16(l1) & ~esdk_mask16(l0)) : 0;
+      }
+  for (q = 0; q < 4; q++) ms[q] = esdk_mask16(OW - 16 * q > 0 ? OW - 16 * q : 0);
+  for (n = 0; n < a->N; n++)
+    for (c = a->m0; c < a->m1; c++) {
+      const float *xc = x + (n * a->C + c) * a->H * W;
+      float *yc = y + (n * a->M + c) * a->OH * OW;
+      (nv == 1 ? rows2s1x4 : nv == 2 ? rows2s2x2 : rows2s4x1)(xc, w + c * 9, b ? b[c] : 0.0f, yc, a, mk2, ms, vlo, vhi);
+    }
+  return 1;
+}
+
+T512 int esdk_dwconv3x3_f32_4x16_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b,
+                                          float *y) {
+  int64_t OW = a->OW, W = a->W, n, c, kw, q;
+  __m512 vlo = _mm512_set1_ps(a->lo), vhi = _mm512_set1_ps(a->hi);
+  __mmask16 mk[32]; /* [kw * 8 + q]: tap loads of vector q; [24 + q]: stores */
+  int nv = (int)((OW + 15) / 16);
+  if (dw_stride2(a, x, w, b, y)) return 1;
+  if (a->sh != 1 || a->sw != 1 || OW < 9 || OW > MAXW || a->pt < 0 || a->pt > 2 || a->pl < 0 || a->pl > 2) return 0;
+  for (kw = 0; kw < 3; kw++)
+    for (q = 0; q < 8; q++) {
+      /* lane l of vector q is output column ow = 16q + l, reading input column ow + kw - pl:
+         inside [0, W) and ow < OW */
+      int64_t l0 = a->pl - kw - 16 * q, l1 = (W + a->pl - kw < OW ? W + a->pl - kw : OW) - 16 * q;
+      l0 = l0 < 0 ? 0 : l0 > 16 ? 16 : l0;
+      l1 = l1 < 0 ? 0 : l1 > 16 ? 16 : l1;
+      mk[kw * 8 + q] = l1 > l0 ? (__mmask16)(esdk_mask16(l1) & ~esdk_mask16(l0)) : 0;
+    }
+  for (q = 0; q < 8; q++) mk[24 + q] = esdk_mask16(OW - 16 * q > 0 ? OW - 16 * q : 0);
+  for (n = 0; n < a->N; n++)
+    for (c = a->m0; c < a->m1; c++) {
+      const float *xc = x + (n * a->C + c) * a->H * W;
+      float *yc = y + (n * a->M + c) * a->OH * OW;
+      (nv == 1 ? rows1x4 : nv == 2 ? rows2x2 : nv <= 4 ? rows4x1 : rows7x1)(xc, w + c * 9, b ? b[c] : 0.0f, yc, a, mk, vlo, vhi);
+    }
+  return 1;
+}
+#endif
