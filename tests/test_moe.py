@@ -77,6 +77,18 @@ def test_mmap_and_no_prefetch_match(tiny):
         assert r.tokens == ref and r.stats["precision"] is not None and r.stats["recall"] > 0
 
 
+@pytest.mark.parametrize("name", ["plain", "q4", "f32"])
+def test_scalar_and_simd_kernels_same_bits(tiny, name):
+    """The whole model decoded with the scalar expert kernels and with the fastest ones."""
+    fast = Generator(tiny[name], mode="resident")
+    if fast.kernels == "scalar":
+        pytest.skip("this CPU has no SIMD expert kernel")
+    f_res, f_log = _run(fast)
+    s_res, s_log = _run(Generator(tiny[name], mode="resident", kernels="scalar"))
+    assert f_res.tokens == s_res.tokens
+    np.testing.assert_array_equal(f_log.view(np.uint32), s_log.view(np.uint32))
+
+
 def test_pre_router_predicts_next_layer(tiny):
     """A pre-attention-router model reads its own layer's experts before attention and also
     predicts the next layer (its pre-router on the hidden state after attention)."""

@@ -13,6 +13,7 @@ from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
 from .format import config_from_dict, read_meta
 
 POLICIES = {"lru": 0, "lfu": 1}
+KERNELS = {"auto": -1, "scalar": 0, "avx2": 1}
 
 
 def _lib():
@@ -45,11 +46,12 @@ class Generator:
     mode: "stream" (cache of expert_cache_mb filled by the I/O thread, O_DIRECT unless
     direct=False), "resident" (whole bundle read into RAM), "mmap" (bundle memory-mapped,
     pages faulted in by the kernel: the baseline). policy: "lru" or "lfu" (LFU with decay).
+    kernels: "auto" (fastest on this CPU), "scalar" or "avx2"; all give the same bits.
     """
 
     def __init__(self, artifact, experts=None, expert_cache_mb: float | None = None, mode: str = "stream",
                  policy: str = "lfu", prefetch: bool = True, prefetch_extra: int = 0, direct: bool = True,
-                 max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95):
+                 max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95, kernels: str = "auto"):
         ffi, lib = _lib()
         self._ffi, self._lib = ffi, lib
         self.artifact = Path(artifact)
@@ -66,6 +68,10 @@ class Generator:
             raise ArtifactError(f"{self.artifact}: {self._err()}")
         self.meta = read_meta(self.artifact)
         self.config = config_from_dict(self.meta.get("config", {})) if self.meta.get("config") else None
+        if kernels not in KERNELS:
+            raise EdgeSdkError(f"kernels must be one of {sorted(KERNELS)}, not {kernels!r}")
+        self._check(lib.esdk_moe_set_kernels(self._m, KERNELS[kernels]))
+        self.kernels = ffi.string(lib.esdk_moe_kernels(self._m)).decode()
         cfg = ffi.new("esdk_moe_config *")
         lib.esdk_moe_get_config(self._m, cfg)
         self.vocab, self.n_layers, self.top_k = cfg.vocab, cfg.n_layers, cfg.top_k

@@ -97,6 +97,15 @@ esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prom
                               float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
                               int32_t *out, int32_t *n_out);
 
+/* Expert matvec kernels: -1 the fastest this CPU has (the default), 0 the scalar reference,
+   1 AVX2 (ESDK_ERR_UNSUPPORTED without it). Every choice gives the same bits. */
+esdk_status esdk_moe_set_kernels(esdk_moe *m, int32_t isa);
+const char *esdk_moe_kernels(const esdk_moe *m); /* "avx2" or "scalar" */
+/* One expert matrix, for tests and microbenchmarks: y[r] = scale[r] * dot(row r, x), rows
+   row_bytes apart, quant 0 f32 / 1 int8 / 2 int4 (docs/moe.md), isa as above. */
+esdk_status esdk_moe_expert_matvec(int32_t quant, int32_t isa, const void *rows, size_t row_bytes, const float *scale,
+                                   const float *x, float *y, int32_t n_rows, int32_t n_cols);
+
 void esdk_moe_get_stats(const esdk_moe *m, esdk_moe_stats *s);
 void esdk_moe_reset_stats(esdk_moe *m);
 /* Routed experts of the last step, layer by layer (n_layers * top_k ids), for analysis. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "moe_internal.h"
+#include "xmatvec.h"
 
 /* ---------------------------------------------------------------- CRC-32 (zlib) */
 static uint32_t k_crc[8][256];
@@ -181,6 +182,7 @@ esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
   }
   m->stride = off;
   m->loaded = 1;
+  esdk_moe_set_kernels(m, -1);
   m->decay = 0.95f;
   m->prefetch_on = 1;
   return ESDK_OK;
@@ -488,43 +490,55 @@ static void matvec(float *y, const float *W, const float *x, int32_t rows, int32
   for (int32_t r = 0; r < rows; r++) y[r] = dot8(W + (size_t)r * cols, x, cols);
 }
 
-/* one expert matrix from a record: y = diag(scale) * Q * x */
+/* one expert matrix from a record: y = diag(scale) * Q * x (kernels: xmatvec.h) */
 static void xmatvec(const esdk_moe *m, int mat, const uint8_t *rec, const float *x, float *y) {
   const uint8_t *base = rec + m->mat_off[mat];
-  const float *sc = (const float *)(const void *)base;
-  const uint8_t *q = base + m->mat_data[mat];
-  int32_t rows = m->mat_rows[mat], cols = m->mat_cols[mat];
-  size_t rb = (size_t)m->row_bytes[mat];
-  for (int32_t r = 0; r < rows; r++) {
-    const uint8_t *row = q + (size_t)r * rb;
-    float t;
-    if (m->c.expert_quant == 0) {
-      t = dot8((const float *)(const void *)row, x, cols);
-    } else if (m->c.expert_quant == 1) {
-      const int8_t *qr = (const int8_t *)row;
-      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int32_t i = 0;
-      for (; i + 8 <= cols; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += (float)qr[i + j] * x[i + j];
-      t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-      for (; i < cols; i++) t += (float)qr[i] * x[i];
-    } else {
-      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int32_t i = 0;
-      for (; i + 8 <= cols; i += 8)
-        for (int j = 0; j < 4; j++) {
-          uint8_t b = row[(i >> 1) + j];
-          s[2 * j] += (float)((int)(b & 15) - 8) * x[i + 2 * j];
-          s[2 * j + 1] += (float)((int)(b >> 4) - 8) * x[i + 2 * j + 1];
-        }
-      t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-      for (; i < cols; i += 2) {
-        uint8_t b = row[i >> 1];
-        t += (float)((int)(b & 15) - 8) * x[i] + (float)((int)(b >> 4) - 8) * x[i + 1];
-      }
-    }
-    y[r] = sc[r] * t;
+  m->xmv((const uint8_t *)base + m->mat_data[mat], (size_t)m->row_bytes[mat], (const float *)(const void *)base, x, y,
+         m->mat_rows[mat], m->mat_cols[mat]);
+}
+
+/* ---------------------------------------------------------------- kernel choice */
+#ifdef ESDK_MOE_X86
+static int cpu_avx2(void) {
+  __builtin_cpu_init(); /* libgcc: CPU flag and OS-saved ymm state */
+  return __builtin_cpu_supports("avx2");
+}
+#endif
+
+static moe_xmatvec_fn pick_kernel(int32_t quant, int32_t isa, const char **name) {
+  static const moe_xmatvec_fn scalar[3] = {esdk_moe_xmatvec_f32_scalar, esdk_moe_xmatvec_i8_scalar, esdk_moe_xmatvec_i4_scalar};
+  if (quant < 0 || quant > 2 || isa < -1 || isa > 1) return NULL;
+#ifdef ESDK_MOE_X86
+  static const moe_xmatvec_fn avx2[3] = {esdk_moe_xmatvec_f32_4x8_avx2, esdk_moe_xmatvec_i8_4x8_avx2, esdk_moe_xmatvec_i4_4x8_avx2};
+  if (isa != 0 && cpu_avx2()) {
+    if (name) *name = "avx2";
+    return avx2[quant];
   }
+#endif
+  if (isa == 1) return NULL;
+  if (name) *name = "scalar";
+  return scalar[quant];
+}
+
+esdk_status esdk_moe_set_kernels(esdk_moe *m, int32_t isa) {
+  if (!m || !m->loaded) return ESDK_ERR_STATE;
+  const char *name = "scalar";
+  moe_xmatvec_fn f = pick_kernel(m->c.expert_quant, isa, &name);
+  if (!f) return isa == 1 ? fail(m, ESDK_ERR_UNSUPPORTED, "expert kernels: this CPU or build has no AVX2", 0)
+                          : fail(m, ESDK_ERR_ARG, "expert kernels: isa must be -1 (best), 0 (scalar) or 1 (avx2)", 0);
+  m->xmv = f;
+  m->kname = name;
+  return ESDK_OK;
+}
+const char *esdk_moe_kernels(const esdk_moe *m) { return m && m->loaded ? m->kname : ""; }
+
+esdk_status esdk_moe_expert_matvec(int32_t quant, int32_t isa, const void *rows, size_t row_bytes, const float *scale,
+                                   const float *x, float *y, int32_t n_rows, int32_t n_cols) {
+  if (!rows || !scale || !x || !y || n_rows < 0 || n_cols < 0 || (quant == 2 && n_cols % 2)) return ESDK_ERR_ARG;
+  moe_xmatvec_fn f = pick_kernel(quant, isa, NULL);
+  if (!f) return quant >= 0 && quant <= 2 && isa == 1 ? ESDK_ERR_UNSUPPORTED : ESDK_ERR_ARG;
+  f((const uint8_t *)rows, row_bytes, scale, x, y, n_rows, n_cols);
+  return ESDK_OK;
 }
 
 static float silu(float v) { return v / (1.0f + expf(-v)); }

@@ -3,6 +3,7 @@
 #define ESDK_MOE_INTERNAL_H
 
 #include "edge_sdk_moe.h"
+#include "xmatvec.h"
 
 #if (defined(__unix__) || defined(__APPLE__)) && !defined(ESDK_MOE_NO_IO)
 #define ESDK_MOE_HAVE_IO 1
@@ -47,6 +48,8 @@ struct esdk_moe {
   uint64_t mat_off[3], mat_data[3];
   int32_t mat_rows[3], mat_cols[3];
   uint64_t row_bytes[3];
+  moe_xmatvec_fn xmv; /* expert kernel for expert_quant (esdk_moe_set_kernels) */
+  const char *kname;
   /* expert memory (resident / mmap) */
   const uint8_t *xmem;
   size_t xmem_size;
