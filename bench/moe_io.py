@@ -71,6 +71,9 @@ def worker(spec: dict) -> None:
     if spec["mode"] == "stream":
         kw.update(expert_cache_mb=spec["cache_mb"], policy=spec["policy"], prefetch=spec["prefetch"],
                   prefetch_extra=spec.get("prefetch_extra", 0))
+        kw.update({k: spec[k] for k in ("lookahead", "decay", "io_threads", "speculate") if k in spec})
+    if "kernels" in spec:
+        kw["kernels"] = spec["kernels"]
     g = Generator(spec["artifact"], **kw)
     prompt = spec["prompt"]
     r = g.generate(prompt, spec["tokens"])

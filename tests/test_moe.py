@@ -60,10 +60,37 @@ def test_streamed_matches_resident_bit_exact(tiny, name, policy):
     assert s_res.tokens == r_res.tokens
     assert np.array_equal(s_log.view(np.uint32), r_log.view(np.uint32))  # logits bit for bit
     assert st["reads"] > 0 and st["evictions"] > 0
+    assert st["hits"] + st["late"] + st["misses"] == st["expert_uses"] and st["late"] + st["misses"] == st["stalls"]
+    assert 0 <= st["reused"] <= st["expert_uses"]
     # sampled decoding is deterministic for a seed and identical too
     a = ref.generate(PROMPT, 16, temperature=0.8, top_k=20, seed=7).tokens
     with Generator(tiny[name], expert_cache_mb=mb, policy=policy, direct=False) as g:
         assert g.generate(PROMPT, 16, temperature=0.8, top_k=20, seed=7).tokens == a
+
+
+@pytest.mark.parametrize("name", ["plain", "pre"])
+def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, name):
+    """From the smallest legal cache (top_k + 1 experts) to all experts, with each policy,
+    lookahead depth and speculation mode: the tokens and logits of the all-resident run."""
+    ref = Generator(tiny[name], mode="resident")
+    r_res, r_log = _run(ref, n=16)
+    per = ref.expert_bytes / 2**20
+    total = ref.n_layers * ref.n_experts
+    for slots in (ref.top_k + 1, total // 4, total // 2, total):
+        for policy, lookahead, speculate, extra in [("lfu", 0, "always", 0), ("lru", 1, "always", 0),
+                                                    ("lfu", 2, "idle", 1), ("lfu", 3, "always", 2)]:
+            mb = (slots + 0.5) * per + 0.01
+            with Generator(tiny[name], expert_cache_mb=mb, policy=policy, lookahead=lookahead, speculate=speculate,
+                           prefetch_extra=extra) as g:
+                assert g.cache_slots == slots
+                s_res, s_log = _run(g, n=16)
+                st = g.stats()
+            key = (slots, policy, lookahead, speculate)
+            assert s_res.tokens == r_res.tokens, key
+            assert np.array_equal(s_log.view(np.uint32), r_log.view(np.uint32)), key
+            assert st["hits"] + st["stalls"] == st["expert_uses"], key
+            if slots == total:  # everything fits: each expert is read at most once
+                assert st["evictions"] == 0 and st["reads"] <= total, key
 
 
 def test_mmap_and_no_prefetch_match(tiny):
@@ -94,10 +121,14 @@ def test_pre_router_predicts_next_layer(tiny):
     predicts the next layer (its pre-router on the hidden state after attention)."""
     ref = Generator(tiny["pre"], mode="resident").generate(PROMPT, 20).tokens
     mb = 0.3 * Generator(tiny["pre"], mode="mmap").total_expert_bytes / 2**20
-    with Generator(tiny["pre"], expert_cache_mb=mb, prefetch_extra=1) as g:
+    with Generator(tiny["pre"], expert_cache_mb=mb, prefetch_extra=1, lookahead=1) as g:
         r = g.generate(PROMPT, 20)
     assert r.tokens == ref
     assert r.stats["precision"] is not None and 0 < r.stats["recall"] <= 1
+    # default for a pre-router model: only the exact reads before attention, no guesses
+    with Generator(tiny["pre"], expert_cache_mb=mb) as g:
+        r = g.generate(PROMPT, 20)
+    assert r.tokens == ref and r.stats["precision"] is None and r.stats["late"] + r.stats["hits"] > 0
 
 
 def test_matches_torch_reference(tiny):

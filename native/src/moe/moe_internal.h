@@ -18,7 +18,8 @@
 enum { SLOT_EMPTY = 0, SLOT_LOADING = 1, SLOT_READY = 2, SLOT_ERROR = 3 };
 
 typedef struct { uint64_t offset; uint32_t crc; uint32_t reserved; } moe_xentry;
-typedef struct { int32_t key; int32_t state; int32_t pins; uint32_t last; } moe_slot;
+/* last: LRU clock; tick: token in which the read was issued; demand: issued at use */
+typedef struct { int32_t key; int32_t state; int32_t pins; uint32_t last; uint32_t tick; int32_t demand; } moe_slot;
 
 typedef struct {
   const float *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
@@ -36,11 +37,11 @@ struct esdk_moe {
   /* arena */
   uint8_t *arena;
   int32_t max_seq, pos, arena_set;
-  float *x, *xn, *hn, *pn, *q, *k, *v, *ao, *att, *g, *u, *eo, *acc, *rl, *pl, *logits, *kc, *vc, *rc, *rs;
+  float *x, *xn, *hn, *pn, *eok, *q, *k, *v, *ao, *att, *g, *u, *eo, *acc, *rl, *pl, *logits, *kc, *vc, *rc, *rs;
   int32_t *route, *pred, *npred, *xslot, *order;
   float *route_w, *freq;
   uint32_t *freq_t;
-  uint8_t *verified, *is_pred;
+  uint8_t *verified, *is_pred, *todo;
   moe_xentry *xtab;
   /* bundle */
   int have_bundle;
@@ -60,7 +61,7 @@ struct esdk_moe {
   int32_t n_slots, q_head, q_len, policy;
   float decay;
   uint32_t clock, ttick;
-  int32_t prefetch_on, prefetch_extra;
+  int32_t prefetch_on, prefetch_extra, lookahead, idle_only;
   volatile int32_t io_failed;
   esdk_status io_status;
   char io_err[256];
