@@ -223,10 +223,16 @@ def test_cli_export_and_generate(tmp_path):
     r = _cli("generate", tmp_path / "m.esmoe", "--experts", tmp_path / "m.esmx", "--prompt", "hello",
              "--max-tokens", "8", "--expert-cache-mb", "0.1", "--stats")
     assert r.returncode == 0, r.stderr
-    for key in ("tokens/s", "hit rate", "precision", "recall", "MiB/token", "stalls"):
+    for key in ("tokens/s", "hit rate", "reuse", "precision", "recall", "MiB/token", "stalls"):
         assert key in r.stderr
-    r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "x", "--expert-cache-mb", "0.001")
-    assert r.returncode == 1 and r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    plain = r.stdout
+    r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "hello", "--max-tokens", "8", "--expert-cache-mb", "0.1",
+             "--lookahead", "2", "--speculate", "idle", "--kernels", "scalar")
+    assert r.returncode == 0 and r.stdout == plain, r.stderr
+    for bad in (["--expert-cache-mb", "0.001"], ["--expert-cache-mb", "0.1", "--lookahead", "9"],
+                ["--expert-cache-mb", "0.1", "--speculate", "never"], ["--kernels", "sse9"]):
+        r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "x", *bad)
+        assert r.returncode == 1 and r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1, bad
 
 
 @pytest.mark.slow
