@@ -722,22 +722,20 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
   moe_lock(m);
   if (m->io_failed) { st = io_failure(m); moe_unlock(m); return st; }
   if (!m->xmem) {
-    if (c->pre_router) { /* counted and asked for before attention */
+    if (c->pre_router) /* counted and asked for before attention */
       for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 2);
-      for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
-    } else {
+    else
       st = routed(m, l, idx, 2);
-      for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
-    }
+    for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0; /* pinned now */
   }
   moe_unlock(m);
   if (st != ESDK_OK) return st;
   /* the next `lookahead` layers' experts: their routers on the current hidden state (after this
-     layer's attention; a pre-attention router reads its attention norm, so that norm is used).
-     The farthest first, so the nearest lands at the back of the queue last but is refined
-     (and its stale reads cancelled) before the farther one is needed. */
+     layer's attention; a pre-attention router reads its attention norm, so that norm is used),
+     the nearest first (it is needed first); the next layer refines a farther guess, cancelling
+     what it overrules */
   if (m->prefetch_on && !m->xmem)
-    for (int32_t d = m->lookahead; d >= 1; d--)
+    for (int32_t d = 1; d <= m->lookahead; d++)
       if (l + d < c->n_layers) predict(m, l + d, m->x, c->pre_router);
   for (int32_t i = 0; i < D; i++) m->acc[i] = 0.0f;
   if (c->d_ff_shared) {
