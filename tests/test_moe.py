@@ -60,10 +60,74 @@ def test_streamed_matches_resident_bit_exact(tiny, name, policy):
     assert s_res.tokens == r_res.tokens
     assert np.array_equal(s_log.view(np.uint32), r_log.view(np.uint32))  # logits bit for bit
     assert st["reads"] > 0 and st["evictions"] > 0
+    assert st["hits"] + st["late"] + st["misses"] == st["expert_uses"] and st["late"] + st["misses"] == st["stalls"]
+    assert 0 <= st["reused"] <= st["expert_uses"]
     # sampled decoding is deterministic for a seed and identical too
     a = ref.generate(PROMPT, 16, temperature=0.8, top_k=20, seed=7).tokens
     with Generator(tiny[name], expert_cache_mb=mb, policy=policy, direct=False) as g:
         assert g.generate(PROMPT, 16, temperature=0.8, top_k=20, seed=7).tokens == a
+
+
+@pytest.mark.parametrize("name", ["plain", "pre"])
+def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, name):
+    """From the smallest legal cache (top_k + 1 experts) to all experts, with each policy,
+    lookahead depth and speculation mode: the tokens and logits of the all-resident run."""
+    ref = Generator(tiny[name], mode="resident")
+    r_res, r_log = _run(ref, n=16)
+    per = ref.expert_bytes / 2**20
+    total = ref.n_layers * ref.n_experts
+    for slots in (ref.top_k + 1, total // 4, total // 2, total):
+        for policy, lookahead, speculate, extra in [("lfu", 0, "always", 0), ("lru", 1, "always", 0),
+                                                    ("lfu", 2, "idle", 1), ("lfu", 3, "always", 2)]:
+            mb = (slots + 0.5) * per + 0.01
+            with Generator(tiny[name], expert_cache_mb=mb, policy=policy, lookahead=lookahead, speculate=speculate,
+                           prefetch_extra=extra) as g:
+                assert g.cache_slots == slots
+                s_res, s_log = _run(g, n=16)
+                st = g.stats()
+            key = (slots, policy, lookahead, speculate)
+            assert s_res.tokens == r_res.tokens, key
+            assert np.array_equal(s_log.view(np.uint32), r_log.view(np.uint32)), key
+            assert st["hits"] + st["stalls"] == st["expert_uses"], key
+            if slots == total:  # everything fits: each expert is read at most once
+                assert st["evictions"] == 0 and st["reads"] <= total, key
+
+
+def _belady(keys, slots):
+    """routed-expert uses served without a read under Belady's MIN (evict the farthest next use)"""
+    nxt, last = [0] * len(keys), {}
+    for i in range(len(keys) - 1, -1, -1):
+        nxt[i], last[keys[i]] = last.get(keys[i], 1 << 60), i
+    cache, hits = {}, 0
+    for i, k in enumerate(keys):
+        if k in cache:
+            hits += 1
+        elif len(cache) >= slots:
+            del cache[max(cache, key=cache.get)]
+        cache[k] = nxt[i]
+    return hits
+
+
+@pytest.mark.parametrize("policy", ["lru", "lfu"])
+def test_reuse_accounting_against_belady(tiny, policy):
+    """Without guesses (pre-attention router, lookahead 0) every read is for an expert the token
+    uses, so reads = uses - reused exactly, and reuse cannot beat Belady's clairvoyant MIN over
+    the routing trace of the all-resident run."""
+    ref = Generator(tiny["pre"], mode="resident")
+    toks = ref.generate(PROMPT, 20).tokens
+    ref.reset()
+    keys = []
+    for t in PROMPT + toks[:-1]:
+        ref.step(t)
+        keys += [layer * ref.n_experts + int(e) for layer, row in enumerate(ref.routing()) for e in row]
+    per = ref.expert_bytes / 2**20
+    for slots in (ref.top_k + 1, ref.n_layers * ref.n_experts // 3):
+        with Generator(tiny["pre"], expert_cache_mb=(slots + 0.5) * per, policy=policy, lookahead=0) as g:
+            r = g.generate(PROMPT, 20)
+        st = r.stats
+        assert r.tokens == toks and st["expert_uses"] == len(keys)
+        assert st["reads"] == st["expert_uses"] - st["reused"], (slots, st)
+        assert 0 < st["reused"] <= _belady(keys, slots), (slots, st["reused"], _belady(keys, slots))
 
 
 def test_mmap_and_no_prefetch_match(tiny):
@@ -77,15 +141,31 @@ def test_mmap_and_no_prefetch_match(tiny):
         assert r.tokens == ref and r.stats["precision"] is not None and r.stats["recall"] > 0
 
 
+@pytest.mark.parametrize("name", ["plain", "q4", "f32"])
+def test_scalar_and_simd_kernels_same_bits(tiny, name):
+    """The whole model decoded with the scalar expert kernels and with the fastest ones."""
+    fast = Generator(tiny[name], mode="resident")
+    if fast.kernels == "scalar":
+        pytest.skip("this CPU has no SIMD expert kernel")
+    f_res, f_log = _run(fast)
+    s_res, s_log = _run(Generator(tiny[name], mode="resident", kernels="scalar"))
+    assert f_res.tokens == s_res.tokens
+    np.testing.assert_array_equal(f_log.view(np.uint32), s_log.view(np.uint32))
+
+
 def test_pre_router_predicts_next_layer(tiny):
     """A pre-attention-router model reads its own layer's experts before attention and also
     predicts the next layer (its pre-router on the hidden state after attention)."""
     ref = Generator(tiny["pre"], mode="resident").generate(PROMPT, 20).tokens
     mb = 0.3 * Generator(tiny["pre"], mode="mmap").total_expert_bytes / 2**20
-    with Generator(tiny["pre"], expert_cache_mb=mb, prefetch_extra=1) as g:
+    with Generator(tiny["pre"], expert_cache_mb=mb, prefetch_extra=1, lookahead=1) as g:
         r = g.generate(PROMPT, 20)
     assert r.tokens == ref
     assert r.stats["precision"] is not None and 0 < r.stats["recall"] <= 1
+    # default for a pre-router model: only the exact reads before attention, no guesses
+    with Generator(tiny["pre"], expert_cache_mb=mb) as g:
+        r = g.generate(PROMPT, 20)
+    assert r.tokens == ref and r.stats["precision"] is None and r.stats["late"] + r.stats["hits"] > 0
 
 
 def test_matches_torch_reference(tiny):
@@ -180,10 +260,16 @@ def test_cli_export_and_generate(tmp_path):
     r = _cli("generate", tmp_path / "m.esmoe", "--experts", tmp_path / "m.esmx", "--prompt", "hello",
              "--max-tokens", "8", "--expert-cache-mb", "0.1", "--stats")
     assert r.returncode == 0, r.stderr
-    for key in ("tokens/s", "hit rate", "precision", "recall", "MiB/token", "stalls"):
+    for key in ("tokens/s", "hit rate", "reuse", "precision", "recall", "MiB/token", "stalls"):
         assert key in r.stderr
-    r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "x", "--expert-cache-mb", "0.001")
-    assert r.returncode == 1 and r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    plain = r.stdout
+    r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "hello", "--max-tokens", "8", "--expert-cache-mb", "0.1",
+             "--lookahead", "2", "--speculate", "idle", "--kernels", "scalar")
+    assert r.returncode == 0 and r.stdout == plain, r.stderr
+    for bad in (["--expert-cache-mb", "0.001"], ["--expert-cache-mb", "0.1", "--lookahead", "9"],
+                ["--expert-cache-mb", "0.1", "--speculate", "never"], ["--kernels", "sse9"]):
+        r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "x", *bad)
+        assert r.returncode == 1 and r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1, bad
 
 
 @pytest.mark.slow

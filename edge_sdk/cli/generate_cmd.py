@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         expert_cache_mb: Optional[float] = typer.Option(None, "--expert-cache-mb", help="RAM for the expert cache (default: all experts resident)"),
         policy: str = typer.Option("lfu", help="cache policy: lru | lfu (LFU with decay)"),
         no_prefetch: bool = typer.Option(False, "--no-prefetch", help="demand reads only"),
+        lookahead: Optional[int] = typer.Option(None, "--lookahead", help="layers predicted ahead, 0-3 (default: 0 with a pre-attention router, else 1)"),
+        speculate: str = typer.Option("always", "--speculate", help="predicted reads: always | idle (only when no read is queued)"),
+        kernels: str = typer.Option("auto", "--kernels", help="expert kernels: auto | scalar | avx2 (same bits)"),
         buffered: bool = typer.Option(False, "--buffered", help="read through the page cache (no O_DIRECT)"),
         mmap_baseline: bool = typer.Option(False, "--mmap", help="memory-map the bundle instead (baseline)"),
         temperature: float = typer.Option(0.0, help="0 = greedy"),
@@ -45,7 +48,8 @@ def register(app: typer.Typer) -> None:
             except ValueError:
                 raise EdgeSdkError("--prompt-ids must be comma-separated integers") from None
         with Generator(artifact, experts, expert_cache_mb=expert_cache_mb, mode=mode, policy=policy,
-                       prefetch=not no_prefetch, direct=not buffered) as gen:
+                       prefetch=not no_prefetch, direct=not buffered, lookahead=lookahead, speculate=speculate,
+                       kernels=kernels) as gen:
             src = prompt if prompt is not None else ids
             n_prompt = len(gen.encode(src)) if isinstance(src, str) else len(src)
             gen.max_seq = max(gen.max_seq, 0)
@@ -63,7 +67,8 @@ def register(app: typer.Typer) -> None:
                            f"{res.seconds:.2f} s: {s['tokens_per_s']:.2f} tokens/s, mode {mode}"
                            + (f", cache {expert_cache_mb:g} MiB ({gen.cache_slots} experts of "
                               f"{gen.expert_bytes / 1024:.0f} KiB), policy {policy}" if mode == 'stream' else ""), err=True)
-                typer.echo(f"cache hit rate {pct(s['hit_rate'])} ({s['hits']} hits, {s['late']} late, {s['misses']} misses "
-                           f"of {s['expert_uses']}); prediction precision {pct(s['precision'])}, recall {pct(s['recall'])}", err=True)
+                typer.echo(f"hit rate {pct(s['hit_rate'])} (ready when needed: {s['hits']} hits, {s['late']} late, "
+                           f"{s['misses']} misses of {s['expert_uses']}); reuse {pct(s['reuse_rate'])} (no read this token); "
+                           f"prediction precision {pct(s['precision'])}, recall {pct(s['recall'])}", err=True)
                 typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads); stalls {s['stalls']} "
                            f"totalling {s['stall_s'] * 1000:.1f} ms", err=True)

@@ -13,6 +13,7 @@ from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
 from .format import config_from_dict, read_meta
 
 POLICIES = {"lru": 0, "lfu": 1}
+KERNELS = {"auto": -1, "scalar": 0, "avx2": 1}
 
 
 def _lib():
@@ -45,11 +46,16 @@ class Generator:
     mode: "stream" (cache of expert_cache_mb filled by the I/O thread, O_DIRECT unless
     direct=False), "resident" (whole bundle read into RAM), "mmap" (bundle memory-mapped,
     pages faulted in by the kernel: the baseline). policy: "lru" or "lfu" (LFU with decay).
+    kernels: "auto" (fastest on this CPU), "scalar" or "avx2"; all give the same bits.
+    lookahead: layers whose experts are predicted ahead (0-3; default 0 for a model with a
+    pre-attention router, whose own reads start before attention, else 1); speculate: "always"
+    or "idle" (predicted reads only when no read is queued).
     """
 
     def __init__(self, artifact, experts=None, expert_cache_mb: float | None = None, mode: str = "stream",
                  policy: str = "lfu", prefetch: bool = True, prefetch_extra: int = 0, direct: bool = True,
-                 max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95):
+                 max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95, kernels: str = "auto",
+                 lookahead: int | None = None, speculate: str = "always"):
         ffi, lib = _lib()
         self._ffi, self._lib = ffi, lib
         self.artifact = Path(artifact)
@@ -66,6 +72,10 @@ class Generator:
             raise ArtifactError(f"{self.artifact}: {self._err()}")
         self.meta = read_meta(self.artifact)
         self.config = config_from_dict(self.meta.get("config", {})) if self.meta.get("config") else None
+        if kernels not in KERNELS:
+            raise EdgeSdkError(f"kernels must be one of {sorted(KERNELS)}, not {kernels!r}")
+        self._check(lib.esdk_moe_set_kernels(self._m, KERNELS[kernels]))
+        self.kernels = ffi.string(lib.esdk_moe_kernels(self._m)).decode()
         cfg = ffi.new("esdk_moe_config *")
         lib.esdk_moe_get_config(self._m, cfg)
         self.vocab, self.n_layers, self.top_k = cfg.vocab, cfg.n_layers, cfg.top_k
@@ -116,6 +126,12 @@ class Generator:
             self._craw, self._c = _aligned(ffi, max(nbytes, 4096), 4096)
             self._check(lib.esdk_moe_cache_init(self._m, self._c, nbytes, POLICIES[policy], float(decay)))
             self._check(lib.esdk_moe_set_prefetch(self._m, int(bool(prefetch)), int(prefetch_extra)))
+            if speculate not in ("always", "idle"):
+                raise EdgeSdkError(f"speculate must be 'always' or 'idle', not {speculate!r}")
+            if lookahead is None:  # the pre-attention router's exact reads suffice (docs/moe.md)
+                lookahead = 0 if cfg.pre_router else 1
+            if lib.esdk_moe_set_lookahead(self._m, int(lookahead), int(speculate == "idle")) != 0:
+                raise EdgeSdkError(f"lookahead must be 0..3 layers, not {lookahead!r}")
             self._check(lib.esdk_moe_io_open(self._m, str(self.bundle).encode(), (1 if direct else 0) | (int(io_threads) << 8)),
                         ArtifactError)
             self._io = True
@@ -220,7 +236,8 @@ class Generator:
         d = {"tokens": int(s.tokens), "expert_uses": int(s.expert_uses), "hits": int(s.hits), "late": int(s.late),
              "misses": int(s.misses), "stalls": int(s.stalls), "stall_s": float(s.stall_s), "reads": int(s.reads),
              "bytes_read": int(s.bytes_read), "io_s": float(s.io_s), "evictions": int(s.evictions),
-             "prefetch_dropped": int(s.prefetch_dropped),
+             "prefetch_dropped": int(s.prefetch_dropped), "prefetch_cancelled": int(s.prefetch_cancelled),
+             "reused": int(s.reused), "reuse_rate": s.reused / uses,
              "hit_rate": s.hits / uses,
              "precision": (s.predicted_used / s.predicted) if s.predicted else None,
              "recall": (s.predicted_used / s.predict_needed) if s.predict_needed else None,

@@ -39,9 +39,10 @@ typedef struct {
 typedef struct {
   uint64_t tokens;          /* decode steps (prompt tokens included) */
   uint64_t expert_uses;     /* routed experts computed */
-  uint64_t hits;            /* ready in memory when needed */
-  uint64_t late;            /* requested ahead but still in flight when needed (stall) */
-  uint64_t misses;          /* not requested ahead: demand read (stall) */
+  /* counted when the kernel needs the expert (docs/moe.md, "Statistics"): */
+  uint64_t hits;            /* ready in memory, no wait */
+  uint64_t late;            /* read asked for ahead of use, still in flight: waited (stall) */
+  uint64_t misses;          /* read asked for only at use (demand): waited (stall) */
   uint64_t stalls;          /* late + misses */
   uint64_t reads, bytes_read;
   uint64_t predicted;       /* experts requested ahead by the predictor */
@@ -49,6 +50,8 @@ typedef struct {
   uint64_t predict_needed;  /* experts used at layers that had a prediction */
   uint64_t prefetch_dropped;/* predictions not issued: no evictable slot */
   uint64_t evictions;
+  uint64_t reused;          /* routed experts used from memory without a read in this token */
+  uint64_t prefetch_cancelled; /* queued predicted reads dropped unstarted (overruled) */
   double stall_s;           /* time the compute thread waited for experts */
   double io_s;              /* time the I/O thread spent in reads (incl. CRC on first read) */
 } esdk_moe_stats;
@@ -79,11 +82,16 @@ int32_t esdk_moe_cache_slots(const esdk_moe *m);
 /* Host builds: open the bundle and start the I/O thread. flags: 1 = O_DIRECT. */
 esdk_status esdk_moe_io_open(esdk_moe *m, const char *path, int32_t flags);
 esdk_status esdk_moe_io_close(esdk_moe *m);
-/* Prediction: 0 off (demand reads only), 1 on: the next layer's router on the current hidden
-   state after this layer's attention (a pre-attention router on its attention norm), and, when
-   the model has a pre-attention router, the layer's own experts before attention. extra:
-   predicted experts beyond top_k per layer. */
+/* Prediction: 0 off (demand reads only), 1 on: when the model has a pre-attention router, the
+   layer's own experts before attention, and the next `lookahead` layers' routers on the current
+   hidden state after this layer's attention (a pre-attention router on its attention norm).
+   extra: predicted experts beyond top_k per layer. lookahead: 0..3 layers (default: 0 with a
+   pre-attention router, else 1; 0 keeps only the exact pre-attention reads); idle_only: 1
+   issues a layer's predicted reads only when no read is queued at that moment (guesses use
+   idle bandwidth only), 0 always. A newer prediction or the layer's routing cancels queued
+   reads it overrules. */
 esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra);
+esdk_status esdk_moe_set_lookahead(esdk_moe *m, int32_t layers, int32_t idle_only);
 
 /* Decoding. reset clears the KV cache; step feeds one token and computes its logits. */
 esdk_status esdk_moe_reset(esdk_moe *m);
@@ -96,6 +104,15 @@ int32_t esdk_moe_position(const esdk_moe *m);
 esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
                               float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
                               int32_t *out, int32_t *n_out);
+
+/* Expert matvec kernels: -1 the fastest this CPU has (the default), 0 the scalar reference,
+   1 AVX2 (ESDK_ERR_UNSUPPORTED without it). Every choice gives the same bits. */
+esdk_status esdk_moe_set_kernels(esdk_moe *m, int32_t isa);
+const char *esdk_moe_kernels(const esdk_moe *m); /* "avx2" or "scalar" */
+/* One expert matrix, for tests and microbenchmarks: y[r] = scale[r] * dot(row r, x), rows
+   row_bytes apart, quant 0 f32 / 1 int8 / 2 int4 (docs/moe.md), isa as above. */
+esdk_status esdk_moe_expert_matvec(int32_t quant, int32_t isa, const void *rows, size_t row_bytes, const float *scale,
+                                   const float *x, float *y, int32_t n_rows, int32_t n_cols);
 
 void esdk_moe_get_stats(const esdk_moe *m, esdk_moe_stats *s);
 void esdk_moe_reset_stats(esdk_moe *m);

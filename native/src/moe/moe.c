@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "moe_internal.h"
+#include "xmatvec.h"
 
 /* ---------------------------------------------------------------- CRC-32 (zlib) */
 static uint32_t k_crc[8][256];
@@ -181,8 +182,10 @@ esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
   }
   m->stride = off;
   m->loaded = 1;
+  esdk_moe_set_kernels(m, -1);
   m->decay = 0.95f;
   m->prefetch_on = 1;
+  m->lookahead = c->pre_router ? 0 : 1;
   return ESDK_OK;
 }
 
@@ -210,7 +213,7 @@ static size_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
   void *p;
 #define C(field, bytes) carve(base, &off, (bytes), &p); m->field = p
   C(x, D * f); C(xn, D * f); C(hn, D * f); C(pn, D * f); C(q, QD * f); C(k, KD * f); C(v, KD * f);
-  C(ao, QD * f); C(att, S * f); C(g, F * f); C(u, F * f); C(eo, D * f); C(acc, D * f); C(rl, E * f); C(pl, E * f);
+  C(ao, QD * f); C(att, S * f); C(g, F * f); C(u, F * f); C(eo, D * f); C(eok, K * D * f); C(todo, K); C(acc, D * f); C(rl, E * f); C(pl, E * f);
   C(logits, (size_t)c->vocab * f); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
   C(kc, L * S * KD * f); C(vc, L * S * KD * f);
   C(route, L * K * 4); C(route_w, K * f); C(pred, L * E * 4); C(npred, L * 4); C(order, E * 4);
@@ -323,10 +326,18 @@ esdk_status esdk_moe_cache_init(esdk_moe *m, void *mem, size_t bytes, int32_t po
 }
 int32_t esdk_moe_cache_slots(const esdk_moe *m) { return m ? m->n_slots : 0; }
 
+esdk_status esdk_moe_set_lookahead(esdk_moe *m, int32_t layers, int32_t idle_only) {
+  if (!m || layers < 0 || layers > 3) return ESDK_ERR_ARG;
+  m->lookahead = layers;
+  m->idle_only = idle_only ? 1 : 0;
+  return ESDK_OK;
+}
+
 esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra) {
   if (!m || extra < 0) return ESDK_ERR_ARG;
   m->prefetch_on = on ? 1 : 0;
   m->prefetch_extra = extra;
+
   return ESDK_OK;
 }
 
@@ -377,35 +388,63 @@ static void promote(esdk_moe *m, int32_t slot) {
   }
 }
 
-/* Make `key` present or in flight. demand: pin it, count hit/miss, queue at the front. */
-static esdk_status request(esdk_moe *m, int32_t key, int demand) {
-  int32_t s = m->xslot[key];
-  if (demand) {
-    m->st.expert_uses++;
-    touch(m, key);
+static int in_list(const int32_t *list, int32_t n, int32_t v) {
+  for (int32_t i = 0; i < n; i++) if (list[i] == v) return 1;
+  return 0;
+}
+
+/* Drop queued (not yet started) reads of layer l's experts that are not in keep[0..n): a
+   prediction that the layer's actual routing, or a newer prediction, has overruled. The slot
+   is freed, so the read costs no bandwidth. */
+static void cancel_stale(esdk_moe *m, int32_t l, const int32_t *keep, int32_t n) {
+  const int32_t E = m->c.n_experts, cap = m->n_slots;
+  int32_t w = 0;
+  for (int32_t i = 0; i < m->q_len; i++) {
+    int32_t s = m->queue[(m->q_head + i) % cap], key = m->slots[s].key;
+    if (key / E == l && !in_list(keep, n, key % E) && m->slots[s].pins == 0) {
+      m->xslot[key] = -1;
+      m->is_pred[key] = 0;
+      m->slots[s].key = -1;
+      m->slots[s].state = SLOT_EMPTY;
+      m->st.prefetch_cancelled++;
+      continue;
+    }
+    m->queue[(m->q_head + w++) % cap] = s;
   }
+  m->q_len = w;
+}
+
+/* Make `key` present or in flight. prio 0: a prediction (back of the queue); 1: known to be
+   needed, ahead of use (pre-attention router; front); 2: demand at use (front, pinned, and
+   promoted if it was queued behind others). */
+static esdk_status request(esdk_moe *m, int32_t key, int prio) {
+  int32_t s = m->xslot[key];
+  if (prio == 2) touch(m, key);
   if (s >= 0) {
-    if (demand) {
-      if (m->slots[s].state == SLOT_READY) m->st.hits++;
-      else { m->st.late++; promote(m, s); }
+    if (prio == 2) {
+      if (m->slots[s].state == SLOT_LOADING) promote(m, s);
       m->slots[s].pins++;
       m->slots[s].last = ++m->clock;
+    } else if (prio == 1 && m->slots[s].state == SLOT_LOADING) {
+      promote(m, s);
     }
     return ESDK_OK;
   }
   s = victim(m, 0);
-  if (s < 0 && demand) s = victim(m, 1);
+  if (s < 0 && prio == 2) s = victim(m, 1);
   if (s < 0) {
-    if (!demand) { m->st.prefetch_dropped++; return ESDK_OK; }
+    if (prio < 2) { m->st.prefetch_dropped++; return ESDK_OK; }
     return fail(m, ESDK_ERR_ARENA, "expert cache too small: every slot is in use", 0);
   }
   if (m->slots[s].key >= 0) { m->xslot[m->slots[s].key] = -1; m->st.evictions++; }
   m->slots[s].key = key;
   m->slots[s].state = SLOT_LOADING;
   m->slots[s].last = ++m->clock;
+  m->slots[s].tick = m->ttick;
+  m->slots[s].demand = prio == 2;
   m->xslot[key] = s;
-  if (demand) { m->st.misses++; m->slots[s].pins++; }
-  enqueue(m, s, demand);
+  if (prio == 2) m->slots[s].pins++;
+  enqueue(m, s, prio > 0);
   moe_kick_io(m);
   return ESDK_OK;
 }
@@ -417,47 +456,69 @@ static esdk_status io_failure(esdk_moe *m) {
   return m->io_status ? m->io_status : ESDK_ERR_TRUNCATED;
 }
 
-/* Pointer to a ready expert; waits (a counted stall) while it is read. */
-static esdk_status acquire(esdk_moe *m, int32_t key, const uint8_t **out) {
-  if (m->xmem) {
-    const uint8_t *p = m->xmem + m->xtab[key].offset;
-    if (!m->verified[key]) {
-      double t0 = moe_now();
-      if (esdk_moe_crc32(p, m->stride) != m->xtab[key].crc) {
-        char msg[64];
-        int l = key / m->c.n_experts, e = key % m->c.n_experts, n = 0;
-        const char *pre = "layer ";
-        while (*pre) msg[n++] = *pre++;
-        if (l >= 10) msg[n++] = (char)('0' + (l / 10) % 10);
-        msg[n++] = (char)('0' + l % 10);
-        pre = " expert ";
-        while (*pre) msg[n++] = *pre++;
-        if (e >= 1000) msg[n++] = (char)('0' + (e / 1000) % 10);
-        if (e >= 100) msg[n++] = (char)('0' + (e / 100) % 10);
-        if (e >= 10) msg[n++] = (char)('0' + (e / 10) % 10);
-        msg[n++] = (char)('0' + e % 10);
-        msg[n] = 0;
-        return fail(m, ESDK_ERR_CHECKSUM, "expert bundle: checksum mismatch (corrupted file?) at ", msg);
-      }
-      m->verified[key] = 1;
-      m->st.io_s += moe_now() - t0;
-    }
-    m->st.expert_uses++;
-    m->st.hits++;
-    *out = p;
-    return ESDK_OK;
-  }
-  int32_t s = m->xslot[key];
-  if (s < 0) return fail(m, ESDK_ERR_STATE, "internal: expert not requested", 0);
-  if (m->slots[s].state != SLOT_READY) {
+/* resident / mmap: the expert in place, its CRC checked on first use */
+static esdk_status in_memory(esdk_moe *m, int32_t key, const uint8_t **out) {
+  const uint8_t *p = m->xmem + m->xtab[key].offset;
+  if (!m->verified[key]) {
     double t0 = moe_now();
-    m->st.stalls++;
-    while (m->slots[s].state == SLOT_LOADING && !m->io_failed) moe_wait_done(m);
-    m->st.stall_s += moe_now() - t0;
+    if (esdk_moe_crc32(p, m->stride) != m->xtab[key].crc) {
+      char msg[64];
+      int l = key / m->c.n_experts, e = key % m->c.n_experts, n = 0;
+      const char *pre = "layer ";
+      while (*pre) msg[n++] = *pre++;
+      if (l >= 10) msg[n++] = (char)('0' + (l / 10) % 10);
+      msg[n++] = (char)('0' + l % 10);
+      pre = " expert ";
+      while (*pre) msg[n++] = *pre++;
+      if (e >= 1000) msg[n++] = (char)('0' + (e / 1000) % 10);
+      if (e >= 100) msg[n++] = (char)('0' + (e / 100) % 10);
+      if (e >= 10) msg[n++] = (char)('0' + (e / 10) % 10);
+      msg[n++] = (char)('0' + e % 10);
+      msg[n] = 0;
+      return fail(m, ESDK_ERR_CHECKSUM, "expert bundle: checksum mismatch (corrupted file?) at ", msg);
+    }
+    m->verified[key] = 1;
+    m->st.io_s += moe_now() - t0;
   }
-  if (m->slots[s].state != SLOT_READY) return io_failure(m);
-  *out = m->cmem + (size_t)s * m->stride;
+  m->st.expert_uses++;
+  m->st.hits++;
+  m->st.reused++;
+  *out = p;
   return ESDK_OK;
+}
+
+/* Of layer l's routed experts not yet computed (todo[j] != 0), the first in router order that
+   is ready; if none is, wait (a stall) until one is. Statistics are counted here, when the
+   kernel needs the expert: a hit is an expert ready without waiting. */
+static esdk_status take_ready(esdk_moe *m, int32_t l, const int32_t *idx, const uint8_t *todo, int32_t *jout,
+                              const uint8_t **out) {
+  const int32_t E = m->c.n_experts, K = m->c.top_k;
+  int waited = 0;
+  double t0 = 0.0;
+  for (;;) {
+    if (m->io_failed) return io_failure(m);
+    for (int32_t j = 0; j < K; j++) {
+      if (!todo[j]) continue;
+      int32_t s = m->xslot[l * E + idx[j]];
+      if (s < 0) return fail(m, ESDK_ERR_STATE, "internal: expert not requested", 0);
+      if (m->slots[s].state == SLOT_ERROR) return io_failure(m);
+      if (m->slots[s].state != SLOT_READY) continue;
+      m->st.expert_uses++;
+      if (waited) {
+        m->st.stalls++;
+        m->st.stall_s += moe_now() - t0;
+        if (m->slots[s].demand) m->st.misses++; else m->st.late++;
+      } else {
+        m->st.hits++;
+      }
+      if (m->slots[s].tick != m->ttick) m->st.reused++;
+      *jout = j;
+      *out = m->cmem + (size_t)s * m->stride;
+      return ESDK_OK;
+    }
+    if (!waited) { waited = 1; t0 = moe_now(); }
+    moe_wait_done(m);
+  }
 }
 
 static void release(esdk_moe *m, int32_t key) {
@@ -488,43 +549,55 @@ static void matvec(float *y, const float *W, const float *x, int32_t rows, int32
   for (int32_t r = 0; r < rows; r++) y[r] = dot8(W + (size_t)r * cols, x, cols);
 }
 
-/* one expert matrix from a record: y = diag(scale) * Q * x */
+/* one expert matrix from a record: y = diag(scale) * Q * x (kernels: xmatvec.h) */
 static void xmatvec(const esdk_moe *m, int mat, const uint8_t *rec, const float *x, float *y) {
   const uint8_t *base = rec + m->mat_off[mat];
-  const float *sc = (const float *)(const void *)base;
-  const uint8_t *q = base + m->mat_data[mat];
-  int32_t rows = m->mat_rows[mat], cols = m->mat_cols[mat];
-  size_t rb = (size_t)m->row_bytes[mat];
-  for (int32_t r = 0; r < rows; r++) {
-    const uint8_t *row = q + (size_t)r * rb;
-    float t;
-    if (m->c.expert_quant == 0) {
-      t = dot8((const float *)(const void *)row, x, cols);
-    } else if (m->c.expert_quant == 1) {
-      const int8_t *qr = (const int8_t *)row;
-      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int32_t i = 0;
-      for (; i + 8 <= cols; i += 8)
-        for (int j = 0; j < 8; j++) s[j] += (float)qr[i + j] * x[i + j];
-      t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-      for (; i < cols; i++) t += (float)qr[i] * x[i];
-    } else {
-      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int32_t i = 0;
-      for (; i + 8 <= cols; i += 8)
-        for (int j = 0; j < 4; j++) {
-          uint8_t b = row[(i >> 1) + j];
-          s[2 * j] += (float)((int)(b & 15) - 8) * x[i + 2 * j];
-          s[2 * j + 1] += (float)((int)(b >> 4) - 8) * x[i + 2 * j + 1];
-        }
-      t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-      for (; i < cols; i += 2) {
-        uint8_t b = row[i >> 1];
-        t += (float)((int)(b & 15) - 8) * x[i] + (float)((int)(b >> 4) - 8) * x[i + 1];
-      }
-    }
-    y[r] = sc[r] * t;
+  m->xmv((const uint8_t *)base + m->mat_data[mat], (size_t)m->row_bytes[mat], (const float *)(const void *)base, x, y,
+         m->mat_rows[mat], m->mat_cols[mat]);
+}
+
+/* ---------------------------------------------------------------- kernel choice */
+#ifdef ESDK_MOE_X86
+static int cpu_avx2(void) {
+  __builtin_cpu_init(); /* libgcc: CPU flag and OS-saved ymm state */
+  return __builtin_cpu_supports("avx2");
+}
+#endif
+
+static moe_xmatvec_fn pick_kernel(int32_t quant, int32_t isa, const char **name) {
+  static const moe_xmatvec_fn scalar[3] = {esdk_moe_xmatvec_f32_scalar, esdk_moe_xmatvec_i8_scalar, esdk_moe_xmatvec_i4_scalar};
+  if (quant < 0 || quant > 2 || isa < -1 || isa > 1) return NULL;
+#ifdef ESDK_MOE_X86
+  static const moe_xmatvec_fn avx2[3] = {esdk_moe_xmatvec_f32_4x8_avx2, esdk_moe_xmatvec_i8_4x8_avx2, esdk_moe_xmatvec_i4_4x8_avx2};
+  if (isa != 0 && cpu_avx2()) {
+    if (name) *name = "avx2";
+    return avx2[quant];
   }
+#endif
+  if (isa == 1) return NULL;
+  if (name) *name = "scalar";
+  return scalar[quant];
+}
+
+esdk_status esdk_moe_set_kernels(esdk_moe *m, int32_t isa) {
+  if (!m || !m->loaded) return ESDK_ERR_STATE;
+  const char *name = "scalar";
+  moe_xmatvec_fn f = pick_kernel(m->c.expert_quant, isa, &name);
+  if (!f) return isa == 1 ? fail(m, ESDK_ERR_UNSUPPORTED, "expert kernels: this CPU or build has no AVX2", 0)
+                          : fail(m, ESDK_ERR_ARG, "expert kernels: isa must be -1 (best), 0 (scalar) or 1 (avx2)", 0);
+  m->xmv = f;
+  m->kname = name;
+  return ESDK_OK;
+}
+const char *esdk_moe_kernels(const esdk_moe *m) { return m && m->loaded ? m->kname : ""; }
+
+esdk_status esdk_moe_expert_matvec(int32_t quant, int32_t isa, const void *rows, size_t row_bytes, const float *scale,
+                                   const float *x, float *y, int32_t n_rows, int32_t n_cols) {
+  if (!rows || !scale || !x || !y || n_rows < 0 || n_cols < 0 || (quant == 2 && n_cols % 2)) return ESDK_ERR_ARG;
+  moe_xmatvec_fn f = pick_kernel(quant, isa, NULL);
+  if (!f) return quant >= 0 && quant <= 2 && isa == 1 ? ESDK_ERR_UNSUPPORTED : ESDK_ERR_ARG;
+  f((const uint8_t *)rows, row_bytes, scale, x, y, n_rows, n_cols);
+  return ESDK_OK;
 }
 
 static float silu(float v) { return v / (1.0f + expf(-v)); }
@@ -574,7 +647,9 @@ static void route(esdk_moe *m, int l, const float *hn, int32_t *idx, float *w) {
     for (int32_t j = 0; j < c->top_k; j++) w[j] /= s;
 }
 
-/* predict layer l's experts from hidden state x: layer l's router on its own norm of x */
+/* predict layer l's experts from hidden state x: layer l's router on its own norm of x. A
+   newer prediction for l replaces an older one (its queued reads that the new one drops are
+   cancelled). */
 static void predict(esdk_moe *m, int l, const float *x, int use_pre_norm) {
   const esdk_moe_config *c = &m->c;
   rmsnorm(m->pn, x, use_pre_norm ? m->L[l].attn_norm : m->L[l].ffn_norm, c->d_model, c->rms_eps);
@@ -585,6 +660,11 @@ static void predict(esdk_moe *m, int l, const float *x, int use_pre_norm) {
   topk(m->pl, c->n_experts, n, p);
   m->npred[l] = n;
   moe_lock(m);
+  cancel_stale(m, l, p, n);
+  for (int32_t e = 0; e < c->n_experts; e++) m->is_pred[l * c->n_experts + e] = 0;
+  /* idle_only: speculate only into idle bandwidth (nothing queued), so a guess never delays
+     a read that is known to be needed */
+  if (m->idle_only && m->q_len > 0) n = 0;
   for (int32_t j = 0; j < n; j++) {
     int32_t key = l * c->n_experts + p[j];
     m->is_pred[key] = 1;
@@ -618,24 +698,45 @@ int32_t esdk_moe_position(const esdk_moe *m) { return m ? m->pos : 0; }
 const float *esdk_moe_logits(const esdk_moe *m) { return m && m->arena_set ? m->logits : NULL; }
 const int32_t *esdk_moe_last_routing(const esdk_moe *m) { return m && m->arena_set ? m->route : NULL; }
 
+/* Layer l's routing is known: count the prediction made for it, drop queued reads of its
+   experts that it does not use, and ask for the ones it does (prio 1 ahead of use, 2 at use). */
+static esdk_status routed(esdk_moe *m, int l, const int32_t *idx, int prio) {
+  const int32_t E = m->c.n_experts, K = m->c.top_k;
+  esdk_status st = ESDK_OK;
+  pred_stats(m, l, idx);
+  cancel_stale(m, l, idx, K);
+  for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
+  for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) {
+    if (prio < 2) m->is_pred[l * E + idx[j]] = 1;
+    st = request(m, l * E + idx[j], prio);
+  }
+  return st;
+}
+
 static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *idx, const float *w) {
   const esdk_moe_config *c = &m->c;
   const int32_t D = c->d_model, E = c->n_experts, K = c->top_k, F = c->d_ff_expert;
   const moe_layer *L = &m->L[l];
   esdk_status st = ESDK_OK;
-  /* demand the routed experts (front of the I/O queue), then predict the next layer */
+  /* demand (pin) the routed experts, then predict the next layers */
   moe_lock(m);
   if (m->io_failed) { st = io_failure(m); moe_unlock(m); return st; }
   if (!m->xmem) {
-    pred_stats(m, l, idx); /* (pre-router models: already counted before attention) */
-    for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 1);
-    for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
+    if (c->pre_router) /* counted and asked for before attention */
+      for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 2);
+    else
+      st = routed(m, l, idx, 2);
+    for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0; /* pinned now */
   }
   moe_unlock(m);
   if (st != ESDK_OK) return st;
-  /* next layer's experts: its router on the current hidden state (after this layer's attention);
-     a pre-attention router reads its attention norm of the layer input, so that norm is used */
-  if (m->prefetch_on && !m->xmem && l + 1 < c->n_layers) predict(m, l + 1, m->x, c->pre_router);
+  /* the next `lookahead` layers' experts: their routers on the current hidden state (after this
+     layer's attention; a pre-attention router reads its attention norm, so that norm is used),
+     the nearest first (it is needed first); the next layer refines a farther guess, cancelling
+     what it overrules */
+  if (m->prefetch_on && !m->xmem)
+    for (int32_t d = 1; d <= m->lookahead; d++)
+      if (l + d < c->n_layers) predict(m, l + d, m->x, c->pre_router);
   for (int32_t i = 0; i < D; i++) m->acc[i] = 0.0f;
   if (c->d_ff_shared) {
     const int32_t S = c->d_ff_shared;
@@ -647,27 +748,40 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
     if (c->shared_gate) gs = 1.0f / (1.0f + expf(-dot8(L->sh_g, hn, D)));
     for (int32_t i = 0; i < D; i++) m->acc[i] += gs * m->eo[i];
   }
-  for (int32_t j = 0; j < K; j++) {
-    int32_t key = l * E + idx[j];
+  /* experts in the order they become ready, each output kept, then summed in router order:
+     the result does not depend on arrival order */
+  uint8_t *todo = m->todo;
+  for (int32_t j = 0; j < K; j++) todo[j] = 1;
+  for (int32_t n = 0; n < K; n++) {
     const uint8_t *rec = NULL;
-    moe_lock(m);
-    st = acquire(m, key, &rec);
-    moe_unlock(m);
+    int32_t j = n;
+    if (m->xmem) {
+      st = in_memory(m, l * E + idx[j], &rec);
+    } else {
+      moe_lock(m);
+      st = take_ready(m, l, idx, todo, &j, &rec);
+      moe_unlock(m);
+    }
     if (st != ESDK_OK) break;
+    float *eo = m->eok + (size_t)j * D;
     xmatvec(m, 0, rec, hn, m->g);
     xmatvec(m, 1, rec, hn, m->u);
     for (int32_t i = 0; i < F; i++) m->g[i] = silu(m->g[i]) * m->u[i];
-    xmatvec(m, 2, rec, m->g, m->eo);
+    xmatvec(m, 2, rec, m->g, eo);
+    todo[j] = 0;
     moe_lock(m);
-    release(m, key);
+    release(m, l * E + idx[j]);
     moe_unlock(m);
-    for (int32_t i = 0; i < D; i++) m->acc[i] += w[j] * m->eo[i];
   }
   if (st != ESDK_OK) {
     moe_lock(m);
-    for (int32_t j = 0; j < K; j++) release(m, l * E + idx[j]);
+    for (int32_t j = 0; j < K; j++) if (todo[j]) release(m, l * E + idx[j]);
     moe_unlock(m);
     return st;
+  }
+  for (int32_t j = 0; j < K; j++) {
+    const float *eo = m->eok + (size_t)j * D;
+    for (int32_t i = 0; i < D; i++) m->acc[i] += w[j] * eo[i];
   }
   for (int32_t i = 0; i < D; i++) m->x[i] += m->acc[i];
   return ESDK_OK;
@@ -697,13 +811,11 @@ esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
       /* SmallThinker: route from the layer input; the reads overlap attention */
       route(m, l, m->xn, idx, m->route_w);
       if (!m->xmem) {
+        /* the layer's own routed experts, known before attention: read while attention runs
+           (with prediction off they are read on demand, after attention) */
         moe_lock(m);
-        esdk_status st = ESDK_OK;
-        pred_stats(m, l, idx); /* the next-layer prediction made during layer l-1 */
-        if (m->prefetch_on) {
-          /* the layer's own routed experts, known before attention: read while attention runs */
-          for (int32_t j = 0; j < K && st == ESDK_OK; j++) { m->is_pred[l * c->n_experts + idx[j]] = 1; st = request(m, l * c->n_experts + idx[j], 0); }
-        }
+        esdk_status st = m->prefetch_on ? routed(m, l, idx, 1) : ESDK_OK;
+        if (!m->prefetch_on) pred_stats(m, l, idx);
         moe_unlock(m);
         if (st != ESDK_OK) return st;
       }

@@ -3,6 +3,7 @@
 #define ESDK_MOE_INTERNAL_H
 
 #include "edge_sdk_moe.h"
+#include "xmatvec.h"
 
 #if (defined(__unix__) || defined(__APPLE__)) && !defined(ESDK_MOE_NO_IO)
 #define ESDK_MOE_HAVE_IO 1
@@ -17,7 +18,8 @@
 enum { SLOT_EMPTY = 0, SLOT_LOADING = 1, SLOT_READY = 2, SLOT_ERROR = 3 };
 
 typedef struct { uint64_t offset; uint32_t crc; uint32_t reserved; } moe_xentry;
-typedef struct { int32_t key; int32_t state; int32_t pins; uint32_t last; } moe_slot;
+/* last: LRU clock; tick: token in which the read was issued; demand: issued at use */
+typedef struct { int32_t key; int32_t state; int32_t pins; uint32_t last; uint32_t tick; int32_t demand; } moe_slot;
 
 typedef struct {
   const float *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
@@ -35,11 +37,11 @@ struct esdk_moe {
   /* arena */
   uint8_t *arena;
   int32_t max_seq, pos, arena_set;
-  float *x, *xn, *hn, *pn, *q, *k, *v, *ao, *att, *g, *u, *eo, *acc, *rl, *pl, *logits, *kc, *vc, *rc, *rs;
+  float *x, *xn, *hn, *pn, *eok, *q, *k, *v, *ao, *att, *g, *u, *eo, *acc, *rl, *pl, *logits, *kc, *vc, *rc, *rs;
   int32_t *route, *pred, *npred, *xslot, *order;
   float *route_w, *freq;
   uint32_t *freq_t;
-  uint8_t *verified, *is_pred;
+  uint8_t *verified, *is_pred, *todo;
   moe_xentry *xtab;
   /* bundle */
   int have_bundle;
@@ -47,6 +49,8 @@ struct esdk_moe {
   uint64_t mat_off[3], mat_data[3];
   int32_t mat_rows[3], mat_cols[3];
   uint64_t row_bytes[3];
+  moe_xmatvec_fn xmv; /* expert kernel for expert_quant (esdk_moe_set_kernels) */
+  const char *kname;
   /* expert memory (resident / mmap) */
   const uint8_t *xmem;
   size_t xmem_size;
@@ -57,7 +61,7 @@ struct esdk_moe {
   int32_t n_slots, q_head, q_len, policy;
   float decay;
   uint32_t clock, ttick;
-  int32_t prefetch_on, prefetch_extra;
+  int32_t prefetch_on, prefetch_extra, lookahead, idle_only;
   volatile int32_t io_failed;
   esdk_status io_status;
   char io_err[256];
