@@ -82,6 +82,12 @@ CONV_I8 = [
     (3, 3, 5, 3, 3, (1, 1), (0, 2, 2, 0), (1, 1), 3),
     (17, 17, 3, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 17),
     (2, 2, 100, 97, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),
+    # depthwise planes split into bands of rows (stride 2 and 1), a stride-2 map with an odd
+    # width and asymmetric pads, and a row too wide for any band (falls back)
+    (2, 2, 121, 301, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),
+    (3, 3, 90, 127, 3, (1, 1), (0, 1, 2, 0), (1, 1), 3),
+    (3, 3, 9, 65, 3, (2, 2), (2, 0, 0, 2), (1, 1), 3),
+    (1, 1, 2, 9000, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
     (4, 4, 9, 9, 5, (1, 1), (2, 2, 2, 2), (1, 1), 4),       # depthwise 5x5: falls back
     (4, 4, 9, 9, 3, (1, 1), (2, 2, 2, 2), (2, 2), 4),       # dilated depthwise: falls back
 ]
