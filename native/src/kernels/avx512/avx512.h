@@ -27,6 +27,7 @@ int esdk_conv2d_f32_avx512(const esdk_conv_args *a, const float *x, const float 
 int esdk_fc_f32_avx512(const esdk_fc_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_conv1x1_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_spmm_i8_avx512(const esdk_spmm_args *a, const int8_t *x, const int8_t *v, const int32_t *b, int8_t *y);
+int esdk_spmm_i8_1x4_avx512(const esdk_spmm_args *a, const int8_t *x, const int8_t *v, const int32_t *b, int8_t *y);
 int esdk_fc_i8_avx512(const esdk_fc_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_conv_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);

@@ -69,6 +69,11 @@ static T512 void store_row(const __m512i *acc, int nv, int64_t m, const int32_t 
   esdk_rq512 q;
   int v;
   esdk_rq512_set(&q, mult[m * qstride], shift[m * qstride], zy, qmin, qmax);
+  if (nv == 4) { /* 64 pixels: the 4 vectors requantized together */
+    __mmask64 mk = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    _mm512_mask_storeu_epi8(y, mk, esdk_rq512_pack4_seq(acc[0], acc[1], acc[2], acc[3], &q));
+    return;
+  }
   for (v = 0; v < nv; v++) {
     int64_t left = n - 16 * v;
     esdk_rq512_store(acc[v], &q, y + 16 * v, left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1));

@@ -19,20 +19,27 @@ typedef struct {
   int has_left; /* shift > 0: the saturating left shift is needed (rare: multipliers >= 1) */
 } esdk_rq512;
 
-static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
-                                       int32_t qmax) {
+/* the output channel's multiplier and shift (the rest of q stays as esdk_rq512_set left it) */
+static inline T512 void esdk_rq512_set_ch(esdk_rq512 *q, int32_t mult, int32_t shift) {
   int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
   if (left > 31) left = 31; /* same guards as esdk_mbqm64; the loader bounds shifts anyway */
   if (right > 31) right = 31;
   q->has_left = left > 0;
   q->mult = _mm512_set1_epi32(mult);
-  q->left = _mm512_set1_epi32(left);
-  q->maxs = _mm512_set1_epi32(INT32_MAX >> left);
-  q->mins = _mm512_set1_epi32(INT32_MIN >> left);
+  if (left) {
+    q->left = _mm512_set1_epi32(left);
+    q->maxs = _mm512_set1_epi32(INT32_MAX >> left);
+    q->mins = _mm512_set1_epi32(INT32_MIN >> left);
+  }
   /* see esdk_rq512_mbqm */
   q->k64 = _mm512_set1_epi64(((int64_t)1 << 30) + (right ? ((int64_t)1 << (30 + right)) : 0));
   q->corr64 = _mm512_set1_epi64(right ? (int64_t)1 << 31 : 0);
   q->sh64 = _mm512_set1_epi64(31 + right);
+}
+
+static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
+                                       int32_t qmax) {
+  esdk_rq512_set_ch(q, mult, shift);
   /* clamp before adding zy: zy, qmin, qmax are all within int8 range (loader), no overflow */
   q->lo = _mm512_set1_epi32(qmin - zy);
   q->hi = _mm512_set1_epi32(qmax - zy);
