@@ -46,6 +46,12 @@ static T512 __m512i perm_s2(void) {
   return _mm512_loadu_si512(t);
 }
 
+static T512 void fill(uint8_t *U, int64_t nbytes, int8_t v) {
+  const __m512i pad = _mm512_set1_epi8(v);
+  int64_t f;
+  for (f = 0; f < nbytes; f += 64) _mm512_store_si512(U + f, pad);
+}
+
 /* bytes of U a band of R output rows uses; half: the offset of O (stride 2) */
 static int64_t plane_bytes(int64_t R, int64_t s, int64_t OWp, int64_t Wp, int64_t *half) {
   int64_t Fp = (R * OWp + 63) / 64 * 64, pr = (R - 1) * s + 3, e;
@@ -59,89 +65,159 @@ static int64_t plane_bytes(int64_t R, int64_t s, int64_t OWp, int64_t Wp, int64_
   return 2 * e;
 }
 
+typedef struct {
+  int64_t s, H, W, OW, OWp, Wp, pl, Lh;
+  __mmask64 wmask, omask;
+} geo;
+
+/* data rows of one band (input rows r0 .. r0 + pr - 1, clipped to the map) into the plane */
+static T512 void put_rows(const geo *g, const int8_t *xm, int64_t r0, int64_t pr, uint8_t *U) {
+  const __m512i m80 = _mm512_set1_epi8(-128);
+  int64_t r, j;
+  for (r = 0; r < pr; r++) {
+    int64_t ih = r0 + r;
+    uint8_t *ur = (g->s == 1 ? U + r * g->Wp : U + (r & 1) * g->Lh + (r >> 1) * g->Wp) + g->pl;
+    if (ih < 0 || ih >= g->H) continue;
+    if (g->W <= 64) {
+      _mm512_mask_storeu_epi8(ur, g->wmask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(g->wmask, xm + ih * g->W), m80));
+      continue;
+    }
+    for (j = 0; j < g->W; j += 64) {
+      int64_t left = g->W - j;
+      __mmask64 mk = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+      _mm512_mask_storeu_epi8(ur + j, mk, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, xm + ih * g->W + j), m80));
+    }
+  }
+}
+
+/* flat outputs [0, Fp) of one band into the staging buffer tb */
+static T512 void run_band(const geo *g, const uint8_t *U, int64_t Fp, const __m512i wk[3], __m512i cb,
+                          const esdk_rq512 *q, int8_t *tb) {
+  const __m512i p1 = perm_s1(), p2 = perm_s2(), q2 = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+  const uint8_t *rb0 = U, *rb1 = g->s == 1 ? U + g->Wp : U + g->Lh, *rb2 = g->s == 1 ? U + 2 * g->Wp : U + g->Wp;
+  int64_t f;
+  for (f = 0; f < Fp; f += 64) {
+    __m512i c0 = cb, c1 = cb, c2 = cb, c3 = cb, out;
+    int kh;
+    if (g->s == 1) {
+      ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
+        const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + f;
+        c0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(u), wk[kh]);
+        c1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(u + 1), wk[kh]);
+        c2 = _mm512_dpbusd_epi32(c2, _mm512_loadu_si512(u + 2), wk[kh]);
+        c3 = _mm512_dpbusd_epi32(c3, _mm512_loadu_si512(u + 3), wk[kh]);
+      }
+      out = _mm512_shuffle_epi8(esdk_rq512_pack4(c0, c1, c2, c3, q), p1);
+    } else {
+      ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
+        const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + 2 * f;
+        c0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(u), wk[kh]);
+        c1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(u + 2), wk[kh]);
+        c2 = _mm512_dpbusd_epi32(c2, _mm512_loadu_si512(u + 64), wk[kh]);
+        c3 = _mm512_dpbusd_epi32(c3, _mm512_loadu_si512(u + 66), wk[kh]);
+      }
+      out = _mm512_permutexvar_epi64(q2, _mm512_shuffle_epi8(esdk_rq512_pack4(c0, c1, c2, c3, q), p2));
+    }
+    _mm512_store_si512(tb + f, out);
+  }
+}
+
+/* rows of the band from the staging buffer (columns >= OW dropped) */
+static T512 void put_out(const geo *g, const int8_t *tb, int64_t rows, int8_t *dst) {
+  int64_t oh, j;
+  for (oh = 0; oh < rows; oh++, dst += g->OW) {
+    const int8_t *src = tb + oh * g->OWp;
+    if (g->OW <= 64) {
+      _mm512_mask_storeu_epi8(dst, g->omask, _mm512_maskz_loadu_epi8(g->omask, src));
+      continue;
+    }
+    for (j = 0; j < g->OW; j += 64) {
+      int64_t left = g->OW - j;
+      __mmask64 mk = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+      _mm512_mask_storeu_epi8(dst + j, mk, _mm512_maskz_loadu_epi8(mk, src + j));
+    }
+  }
+}
+
+/* channel constants: the 3 weight dwords (w0, w1, w2, 0) per kernel row and the corrected bias */
+static T512 __m512i chan(const esdk_conv_args *a, const int8_t *w, const int32_t *b, int64_t m, __m512i wk[3]) {
+  const int8_t *wm = w + m * 9;
+  int32_t sw = 0;
+  int i;
+  for (i = 0; i < 3; i++) {
+    wk[i] = _mm512_set1_epi32((int32_t)((uint32_t)(uint8_t)wm[3 * i] | (uint32_t)(uint8_t)wm[3 * i + 1] << 8 |
+                                        (uint32_t)(uint8_t)wm[3 * i + 2] << 16));
+    sw += wm[3 * i] + wm[3 * i + 1] + wm[3 * i + 2];
+  }
+  return _mm512_set1_epi32((int32_t)((uint32_t)(b ? b[m] : 0) - (uint32_t)(128 + a->zx) * (uint32_t)sw));
+}
+
 T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b,
                                   int8_t *y) {
   int64_t s = a->sh, H = a->H, W = a->W, HW = H * W, OH = a->OH, OW = a->OW, OHW = OH * OW;
-  int64_t Wp, OWp, R, n, m, o0;
-  uint8_t U[UMAX + 256] __attribute__((aligned(64)));
-  int8_t tb[FMAX] __attribute__((aligned(64)));
-  const __m512i m80 = _mm512_set1_epi8(-128);
-  const __m512i p1 = perm_s1(), p2 = perm_s2(), q2 = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+  int64_t R, n, m, o0;
+  geo g;
+  esdk_rq512 q;
+  /* two planes and two staging buffers: single-band maps build channel c + 1 and copy out
+     channel c - 1 around channel c, so no load waits on a store just made (the unaligned
+     loads cannot be forwarded from the plane's stores) */
+  uint8_t U[2][UMAX + 256] __attribute__((aligned(64)));
+  int8_t tb[2][FMAX] __attribute__((aligned(64)));
   if (a->KH != 3 || a->KW != 3 || a->sh != a->sw || (s != 1 && s != 2) || a->dh != 1 || a->dw != 1) return 0;
-  OWp = OW + 2 / s;                         /* s1: OW + 2 columns; s2: OW + 1 (Wp = 2 OW + 2) */
-  if (s * OWp < a->pl + W) OWp = (a->pl + W + s - 1) / s; /* the data must fit a row */
-  Wp = s * OWp;
+  g.s = s;
+  g.H = H;
+  g.W = W;
+  g.OW = OW;
+  g.pl = a->pl;
+  g.OWp = OW + 2 / s; /* s1: OW + 2 columns; s2: OW + 1 (Wp = 2 OW + 2) */
+  if (s * g.OWp < a->pl + W) g.OWp = (a->pl + W + s - 1) / s; /* the data must fit a row */
+  g.Wp = s * g.OWp;
+  g.wmask = W >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << W) - 1);
+  g.omask = OW >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << OW) - 1);
   /* output rows per band: the plane holds (R - 1) s + 3 rows and the reads' extent */
-  R = (FMAX - 64) / OWp;
+  R = (FMAX - 64) / g.OWp;
   if (R > OH) R = OH;
-  while (R > 0 && plane_bytes(R, s, OWp, Wp, 0) > UMAX) R--;
+  while (R > 0 && plane_bytes(R, s, g.OWp, g.Wp, 0) > UMAX) R--;
   if (R <= 0) return 0;
+  esdk_rq512_set(&q, a->mult[a->m0 * a->qstride], a->shift[a->m0 * a->qstride], a->zy, a->qmin, a->qmax);
+  if (R >= OH) { /* one band: data rows overwrite the same bytes in every channel, padding written once */
+    int64_t ext = plane_bytes(OH, s, g.OWp, g.Wp, &g.Lh), Fp = (OH * g.OWp + 63) / 64 * 64;
+    int64_t nc = a->m1 - a->m0, T = a->N * nc, t;
+    if (T <= 0) return 1;
+    fill(U[0], ext, (int8_t)(a->zx ^ 0x80));
+    fill(U[1], ext, (int8_t)(a->zx ^ 0x80));
+    put_rows(&g, x + a->m0 * HW, -a->pt, (OH - 1) * s + 3, U[0]);
+    for (t = 0; t < T; t++) {
+      int64_t tn = t / nc, tm = a->m0 + t % nc;
+      __m512i wk[3], cb = chan(a, w, b, tm, wk);
+      if (t + 1 < T) {
+        int64_t un = (t + 1) / nc, um = a->m0 + (t + 1) % nc;
+        put_rows(&g, x + (un * a->C + um) * HW, -a->pt, (OH - 1) * s + 3, U[(t + 1) & 1]);
+      }
+      esdk_rq512_set_ch(&q, a->mult[tm * a->qstride], a->shift[tm * a->qstride]);
+      run_band(&g, U[t & 1], Fp, wk, cb, &q, tb[t & 1]);
+      if (t > 0) {
+        int64_t pn = (t - 1) / nc, pm = a->m0 + (t - 1) % nc;
+        put_out(&g, tb[(t - 1) & 1], OH, y + (pn * a->M + pm) * OHW);
+      }
+      (void)tn;
+    }
+    put_out(&g, tb[(T - 1) & 1], OH, y + ((T - 1) / nc * a->M + a->m0 + (T - 1) % nc) * OHW);
+    return 1;
+  }
   for (n = 0; n < a->N; n++)
     for (m = a->m0; m < a->m1; m++) {
       const int8_t *xm = x + (n * a->C + m) * HW;
       int8_t *ym = y + (n * a->M + m) * OHW;
-      const int8_t *wm = w + m * 9;
-      const __m512i pad = _mm512_set1_epi8((int8_t)(a->zx ^ 0x80));
-      __m512i wk[3];
-      esdk_rq512 q;
-      int32_t sw = 0;
-      int i;
-      for (i = 0; i < 3; i++) {
-        wk[i] = _mm512_set1_epi32((int32_t)((uint32_t)(uint8_t)wm[3 * i] | (uint32_t)(uint8_t)wm[3 * i + 1] << 8 |
-                                            (uint32_t)(uint8_t)wm[3 * i + 2] << 16));
-        sw += wm[3 * i] + wm[3 * i + 1] + wm[3 * i + 2];
-      }
-      esdk_rq512_set(&q, a->mult[m * a->qstride], a->shift[m * a->qstride], a->zy, a->qmin, a->qmax);
+      __m512i wk[3], cb = chan(a, w, b, m, wk);
+      esdk_rq512_set_ch(&q, a->mult[m * a->qstride], a->shift[m * a->qstride]);
       for (o0 = 0; o0 < OH; o0 += R) {
-        int64_t rows = OH - o0 < R ? OH - o0 : R, F = rows * OWp, Fp = (F + 63) / 64 * 64;
-        int64_t r0 = o0 * s - a->pt, pr = (rows - 1) * s + 3, Lh = 0, ext = plane_bytes(rows, s, OWp, Wp, &Lh), r, f, oh;
-        const uint8_t *rb0 = U, *rb1 = s == 1 ? U + Wp : U + Lh, *rb2 = s == 1 ? U + 2 * Wp : U + Wp;
-        const __m512i cb = _mm512_set1_epi32((int32_t)((uint32_t)(b ? b[m] : 0) - (uint32_t)(128 + a->zx) * (uint32_t)sw));
-        for (f = 0; f < ext; f += 64) _mm512_store_si512(U + f, pad);
-        for (r = 0; r < pr; r++) { /* input row r0 + r of the band at plane row r */
-          int64_t ih = r0 + r, j;
-          if (ih < 0 || ih >= H) continue;
-          for (j = 0; j < W; j += 64) {
-            int64_t left = W - j;
-            __mmask64 mk = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
-            _mm512_mask_storeu_epi8((s == 1 ? U + r * Wp : U + (r & 1) * Lh + (r >> 1) * Wp) + a->pl + j, mk,
-                                    _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, xm + ih * W + j), m80));
-          }
-        }
-        for (f = 0; f < Fp; f += 64) {
-          __m512i c0 = cb, c1 = cb, c2 = cb, c3 = cb, out;
-          int kh;
-          if (s == 1) {
-            ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
-              const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + f;
-              c0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(u), wk[kh]);
-              c1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(u + 1), wk[kh]);
-              c2 = _mm512_dpbusd_epi32(c2, _mm512_loadu_si512(u + 2), wk[kh]);
-              c3 = _mm512_dpbusd_epi32(c3, _mm512_loadu_si512(u + 3), wk[kh]);
-            }
-            out = _mm512_shuffle_epi8(esdk_rq512_pack4(c0, c1, c2, c3, &q), p1);
-          } else {
-            ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
-              const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + 2 * f;
-              c0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(u), wk[kh]);
-              c1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(u + 2), wk[kh]);
-              c2 = _mm512_dpbusd_epi32(c2, _mm512_loadu_si512(u + 64), wk[kh]);
-              c3 = _mm512_dpbusd_epi32(c3, _mm512_loadu_si512(u + 66), wk[kh]);
-            }
-            out = _mm512_permutexvar_epi64(q2, _mm512_shuffle_epi8(esdk_rq512_pack4(c0, c1, c2, c3, &q), p2));
-          }
-          _mm512_store_si512(tb + f, out);
-        }
-        for (oh = 0; oh < rows; oh++) {
-          const int8_t *src = tb + oh * OWp;
-          int8_t *dst = ym + (o0 + oh) * OW;
-          int64_t j;
-          for (j = 0; j < OW; j += 64) {
-            int64_t left = OW - j;
-            __mmask64 mk = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
-            _mm512_mask_storeu_epi8(dst + j, mk, _mm512_maskz_loadu_epi8(mk, src + j));
-          }
-        }
+        int64_t rows = OH - o0 < R ? OH - o0 : R, Fp = (rows * g.OWp + 63) / 64 * 64;
+        int64_t ext = plane_bytes(rows, s, g.OWp, g.Wp, &g.Lh);
+        fill(U[0], ext, (int8_t)(a->zx ^ 0x80));
+        put_rows(&g, xm, o0 * s - a->pt, (rows - 1) * s + 3, U[0]);
+        run_band(&g, U[0], Fp, wk, cb, &q, tb[0]);
+        put_out(&g, tb[0], rows, ym + o0 * OW);
       }
     }
   return 1;
