@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define BUFB 131072 /* packed tile: ceil(K/4) * 64 * nv bytes */
+#define MCB 2048    /* rows whose corrected bias is computed once per call */
 
 static inline T512 __m512i bcast_w(const int8_t *p) {
   int32_t v;
@@ -74,6 +75,13 @@ ROW(v11, 11)
 ROW(v12, 12)
 ROW(v13, 13)
 
+/* bias - (128 + zx) * sum of the row's weights (the u8 = x + 128 correction), wrapping */
+static T512 int32_t corrected_bias(const esdk_spmm_args *a, const int8_t *v, const int32_t *b, int64_t m) {
+  int64_t j0 = a->row_ptr[m], j1 = a->row_ptr[m + 1];
+  uint32_t s = (uint32_t)esdk_sum_i8_512(v + 4 * j0, 4 * (j1 - j0));
+  return (int32_t)((uint32_t)(b ? b[m] : 0) - (uint32_t)(128 + a->zx) * s);
+}
+
 typedef void (*row_fn)(const uint8_t *, const uint32_t *, const int8_t *, int64_t, int64_t, int32_t,
                        const esdk_rq512 *, int8_t *, int64_t);
 static row_fn const k_row[14] = {0, v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12, v13};
@@ -84,6 +92,7 @@ T512 int esdk_spmm_i8_1x4_avx512(const esdk_spmm_args *a, const int8_t *x, const
                                  int8_t *y) {
   uint8_t buf[BUFB] __attribute__((aligned(64)));
   int64_t K = a->K, P = a->P, G = (K + 3) / 4, maxv, ntile, tile, p0, m;
+  int32_t cb[MCB];
   esdk_rq512 q;
   if (a->br != 1 || a->bc != 4 || a->xs_p != 1 || a->ys_p != 1 || P <= 0) return 0;
   maxv = P <= 208 ? 13 : 8;
@@ -92,6 +101,7 @@ T512 int esdk_spmm_i8_1x4_avx512(const esdk_spmm_args *a, const int8_t *x, const
   ntile = (P + 16 * maxv - 1) / (16 * maxv);
   tile = ((P + ntile - 1) / ntile + 15) / 16 * 16; /* even split, whole vectors */
   esdk_rq512_set(&q, a->mult[a->m0 * a->qstride], a->shift[a->m0 * a->qstride], a->zy, a->qmin, a->qmax);
+  for (m = a->m0; m < a->m1 && m - a->m0 < MCB; m++) cb[m - a->m0] = corrected_bias(a, v, b, m);
   for (p0 = 0; p0 < P; p0 += tile) {
     int64_t n = P - p0 < tile ? P - p0 : tile;
     int nv = (int)((n + 15) / 16);
@@ -99,10 +109,9 @@ T512 int esdk_spmm_i8_1x4_avx512(const esdk_spmm_args *a, const int8_t *x, const
     esdk_pack_vnni(x + p0, a->xs_k, K, n, nv, buf);
     for (m = a->m0; m < a->m1; m++) {
       int64_t j0 = a->row_ptr[m], j1 = a->row_ptr[m + 1];
-      uint32_t s = (uint32_t)esdk_sum_i8_512(v + 4 * j0, 4 * (j1 - j0));
-      int32_t cb = (int32_t)((uint32_t)(b ? b[m] : 0) - (uint32_t)(128 + a->zx) * s);
       esdk_rq512_set_ch(&q, a->mult[m * a->qstride], a->shift[m * a->qstride]);
-      f(buf, a->col_idx, v, j0, j1, cb, &q, y + m * a->ys_m + p0, n);
+      f(buf, a->col_idx, v, j0, j1, m - a->m0 < MCB ? cb[m - a->m0] : corrected_bias(a, v, b, m), &q,
+        y + m * a->ys_m + p0, n);
     }
   }
   return 1;
