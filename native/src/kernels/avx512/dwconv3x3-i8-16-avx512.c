@@ -17,83 +17,17 @@
    (outputs f0 + 2i + k') and +64, +66 (f0 + 32 + 2i + k'). The 4 vectors are requantized
    together (esdk_rq512_pack4) and one in-lane byte shuffle (+ a qword permute for stride 2)
    restores the output order. */
-#include "i8-vnni.h"
+#include "i8-plane.h"
 #if defined(__x86_64__) || defined(_M_X64)
 #include <string.h>
 
 #define UMAX 24576 /* padded u8 plane of one band */
 #define FMAX 8192  /* flat outputs of one band (staging) */
 
-/* byte b = 4t + k of lane L comes from packed byte 4k + t (stride 1) */
-static T512 __m512i perm_s1(void) {
-  int8_t t[64];
-  int L, b;
-  for (L = 0; L < 4; L++)
-    for (b = 0; b < 16; b++) t[16 * L + b] = (int8_t)(4 * (b & 3) + (b >> 2));
-  return _mm512_loadu_si512(t);
-}
-
-/* stride 2: packed lane L = [a: f0+8L+2t][b: f0+8L+2t+1][c: f0+32+8L+2t][d: f0+33+8L+2t];
-   in-lane order to [f0+8L .. +7][f0+32+8L .. +7], then qwords (2L, 2L+1) go to (L, 4 + L) */
-static T512 __m512i perm_s2(void) {
-  int8_t t[64];
-  int L, b;
-  for (L = 0; L < 4; L++)
-    for (b = 0; b < 16; b++) {
-      int h = b >> 3, o = b & 7; /* half h, output 2t + k within it */
-      t[16 * L + b] = (int8_t)(8 * h + 4 * (o & 1) + (o >> 1));
-    }
-  return _mm512_loadu_si512(t);
-}
-
-static T512 void fill(uint8_t *U, int64_t nbytes, int8_t v) {
-  const __m512i pad = _mm512_set1_epi8(v);
-  int64_t f;
-  for (f = 0; f < nbytes; f += 64) _mm512_store_si512(U + f, pad);
-}
-
-/* bytes of U a band of R output rows uses; half: the offset of O (stride 2) */
-static int64_t plane_bytes(int64_t R, int64_t s, int64_t OWp, int64_t Wp, int64_t *half) {
-  int64_t Fp = (R * OWp + 63) / 64 * 64, pr = (R - 1) * s + 3, e;
-  if (s == 1) {
-    e = Fp + 2 * Wp + 64; /* last group reads up to f0 + 2 Wp + 3 + 63 */
-    return e > pr * Wp ? (e + 63) / 64 * 64 : (pr * Wp + 63) / 64 * 64;
-  }
-  e = (2 * Fp + Wp + 64 + 63) / 64 * 64; /* E read up to 2 f0 + Wp + 66 + 63; rows (pr + 1) / 2 */
-  if (e < (pr + 1) / 2 * Wp) e = ((pr + 1) / 2 * Wp + 63) / 64 * 64;
-  if (half) *half = e;
-  return 2 * e;
-}
-
-typedef struct {
-  int64_t s, H, W, OW, OWp, Wp, pl, Lh;
-  __mmask64 wmask, omask;
-} geo;
-
-/* data rows of one band (input rows r0 .. r0 + pr - 1, clipped to the map) into the plane */
-static T512 void put_rows(const geo *g, const int8_t *xm, int64_t r0, int64_t pr, uint8_t *U) {
-  const __m512i m80 = _mm512_set1_epi8(-128);
-  int64_t r, j;
-  for (r = 0; r < pr; r++) {
-    int64_t ih = r0 + r;
-    uint8_t *ur = (g->s == 1 ? U + r * g->Wp : U + (r & 1) * g->Lh + (r >> 1) * g->Wp) + g->pl;
-    if (ih < 0 || ih >= g->H) continue;
-    if (g->W <= 64) {
-      _mm512_mask_storeu_epi8(ur, g->wmask, _mm512_xor_si512(_mm512_maskz_loadu_epi8(g->wmask, xm + ih * g->W), m80));
-      continue;
-    }
-    for (j = 0; j < g->W; j += 64) {
-      int64_t left = g->W - j;
-      __mmask64 mk = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
-      _mm512_mask_storeu_epi8(ur + j, mk, _mm512_xor_si512(_mm512_maskz_loadu_epi8(mk, xm + ih * g->W + j), m80));
-    }
-  }
-}
-
 /* flat outputs [0, Fp) of one band into the staging buffer tb */
-static T512 void run_band(const geo *g, const uint8_t *U, int64_t Fp, const __m512i wk[3], __m512i cb,
+static T512 void run_band(const esdk_plane *g, const uint8_t *U, int64_t Fp, const __m512i wk[3], __m512i cb,
                           const esdk_rq512 *q, int8_t *tb) {
-  const __m512i p1 = perm_s1(), p2 = perm_s2(), q2 = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+  const __m512i p1 = plane_perm_s1(), p2 = plane_perm_s2(), q2 = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
   const uint8_t *rb0 = U, *rb1 = g->s == 1 ? U + g->Wp : U + g->Lh, *rb2 = g->s == 1 ? U + 2 * g->Wp : U + g->Wp;
   int64_t f;
   for (f = 0; f < Fp; f += 64) {
@@ -122,23 +56,6 @@ static T512 void run_band(const geo *g, const uint8_t *U, int64_t Fp, const __m5
   }
 }
 
-/* rows of the band from the staging buffer (columns >= OW dropped) */
-static T512 void put_out(const geo *g, const int8_t *tb, int64_t rows, int8_t *dst) {
-  int64_t oh, j;
-  for (oh = 0; oh < rows; oh++, dst += g->OW) {
-    const int8_t *src = tb + oh * g->OWp;
-    if (g->OW <= 64) {
-      _mm512_mask_storeu_epi8(dst, g->omask, _mm512_maskz_loadu_epi8(g->omask, src));
-      continue;
-    }
-    for (j = 0; j < g->OW; j += 64) {
-      int64_t left = g->OW - j;
-      __mmask64 mk = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
-      _mm512_mask_storeu_epi8(dst + j, mk, _mm512_maskz_loadu_epi8(mk, src + j));
-    }
-  }
-}
-
 /* channel constants: the 3 weight dwords (w0, w1, w2, 0) per kernel row and the corrected bias */
 static T512 __m512i chan(const esdk_conv_args *a, const int8_t *w, const int32_t *b, int64_t m, __m512i wk[3]) {
   const int8_t *wm = w + m * 9;
@@ -156,7 +73,7 @@ T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, cons
                                   int8_t *y) {
   int64_t s = a->sh, H = a->H, W = a->W, HW = H * W, OH = a->OH, OW = a->OW, OHW = OH * OW;
   int64_t R, n, m, o0;
-  geo g;
+  esdk_plane g;
   esdk_rq512 q;
   /* two planes and two staging buffers: single-band maps build channel c + 1 and copy out
      channel c - 1 around channel c, so no load waits on a store just made (the unaligned
@@ -184,25 +101,25 @@ T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, cons
     int64_t ext = plane_bytes(OH, s, g.OWp, g.Wp, &g.Lh), Fp = (OH * g.OWp + 63) / 64 * 64;
     int64_t nc = a->m1 - a->m0, T = a->N * nc, t;
     if (T <= 0) return 1;
-    fill(U[0], ext, (int8_t)(a->zx ^ 0x80));
-    fill(U[1], ext, (int8_t)(a->zx ^ 0x80));
-    put_rows(&g, x + a->m0 * HW, -a->pt, (OH - 1) * s + 3, U[0]);
+    plane_fill(U[0], ext, (int8_t)(a->zx ^ 0x80));
+    plane_fill(U[1], ext, (int8_t)(a->zx ^ 0x80));
+    plane_put_rows(&g, x + a->m0 * HW, -a->pt, (OH - 1) * s + 3, U[0]);
     for (t = 0; t < T; t++) {
       int64_t tn = t / nc, tm = a->m0 + t % nc;
       __m512i wk[3], cb = chan(a, w, b, tm, wk);
       if (t + 1 < T) {
         int64_t un = (t + 1) / nc, um = a->m0 + (t + 1) % nc;
-        put_rows(&g, x + (un * a->C + um) * HW, -a->pt, (OH - 1) * s + 3, U[(t + 1) & 1]);
+        plane_put_rows(&g, x + (un * a->C + um) * HW, -a->pt, (OH - 1) * s + 3, U[(t + 1) & 1]);
       }
       esdk_rq512_set_ch(&q, a->mult[tm * a->qstride], a->shift[tm * a->qstride]);
       run_band(&g, U[t & 1], Fp, wk, cb, &q, tb[t & 1]);
       if (t > 0) {
         int64_t pn = (t - 1) / nc, pm = a->m0 + (t - 1) % nc;
-        put_out(&g, tb[(t - 1) & 1], OH, y + (pn * a->M + pm) * OHW);
+        plane_put_out(&g, tb[(t - 1) & 1], OH, y + (pn * a->M + pm) * OHW);
       }
       (void)tn;
     }
-    put_out(&g, tb[(T - 1) & 1], OH, y + ((T - 1) / nc * a->M + a->m0 + (T - 1) % nc) * OHW);
+    plane_put_out(&g, tb[(T - 1) & 1], OH, y + ((T - 1) / nc * a->M + a->m0 + (T - 1) % nc) * OHW);
     return 1;
   }
   for (n = 0; n < a->N; n++)
@@ -214,10 +131,10 @@ T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, cons
       for (o0 = 0; o0 < OH; o0 += R) {
         int64_t rows = OH - o0 < R ? OH - o0 : R, Fp = (rows * g.OWp + 63) / 64 * 64;
         int64_t ext = plane_bytes(rows, s, g.OWp, g.Wp, &g.Lh);
-        fill(U[0], ext, (int8_t)(a->zx ^ 0x80));
-        put_rows(&g, xm, o0 * s - a->pt, (rows - 1) * s + 3, U[0]);
+        plane_fill(U[0], ext, (int8_t)(a->zx ^ 0x80));
+        plane_put_rows(&g, xm, o0 * s - a->pt, (rows - 1) * s + 3, U[0]);
         run_band(&g, U[0], Fp, wk, cb, &q, tb[0]);
-        put_out(&g, tb[0], rows, ym + o0 * OW);
+        plane_put_out(&g, tb[0], rows, ym + o0 * OW);
       }
     }
   return 1;
