@@ -109,9 +109,17 @@ T512 int esdk_spmm_i8_1x4_avx512(const esdk_spmm_args *a, const int8_t *x, const
     esdk_pack_vnni(x + p0, a->xs_k, K, n, nv, buf);
     for (m = a->m0; m < a->m1; m++) {
       int64_t j0 = a->row_ptr[m], j1 = a->row_ptr[m + 1];
+      int32_t c = m - a->m0 < MCB ? cb[m - a->m0] : corrected_bias(a, v, b, m);
       esdk_rq512_set_ch(&q, a->mult[m * a->qstride], a->shift[m * a->qstride]);
-      f(buf, a->col_idx, v, j0, j1, m - a->m0 < MCB ? cb[m - a->m0] : corrected_bias(a, v, b, m), &q,
-        y + m * a->ys_m + p0, n);
+      if (j0 == j1) { /* empty row (frequent for small K): one requantized value for every pixel */
+        const __m512i o = _mm512_broadcastb_epi8(_mm512_cvtepi32_epi8(esdk_rq512_apply(_mm512_set1_epi32(c), &q)));
+        int8_t *yr = y + m * a->ys_m + p0;
+        int64_t i;
+        for (i = 0; i < n; i += 64)
+          _mm512_mask_storeu_epi8(yr + i, n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1), o);
+        continue;
+      }
+      f(buf, a->col_idx, v, j0, j1, c, &q, y + m * a->ys_m + p0, n);
     }
   }
   return 1;
