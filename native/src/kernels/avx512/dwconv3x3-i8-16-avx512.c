@@ -105,7 +105,7 @@ T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, cons
     plane_fill(U[1], ext, (int8_t)(a->zx ^ 0x80));
     plane_put_rows(&g, x + a->m0 * HW, -a->pt, (OH - 1) * s + 3, U[0]);
     for (t = 0; t < T; t++) {
-      int64_t tn = t / nc, tm = a->m0 + t % nc;
+      int64_t tm = a->m0 + t % nc;
       __m512i wk[3], cb = chan(a, w, b, tm, wk);
       if (t + 1 < T) {
         int64_t un = (t + 1) / nc, um = a->m0 + (t + 1) % nc;
@@ -117,7 +117,6 @@ T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, cons
         int64_t pn = (t - 1) / nc, pm = a->m0 + (t - 1) % nc;
         plane_put_out(&g, tb[(t - 1) & 1], OH, y + (pn * a->M + pm) * OHW);
       }
-      (void)tn;
     }
     plane_put_out(&g, tb[(T - 1) & 1], OH, y + ((T - 1) / nc * a->M + a->m0 + (T - 1) % nc) * OHW);
     return 1;
