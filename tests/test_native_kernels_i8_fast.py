@@ -217,6 +217,40 @@ def test_sparse_fc_i8_fast(blk, B, K, M, dens):
 
 
 # ---------------------------------------------------------------------------------------
+# BINARY int8 Add / Mul: inner dims past 16 with remainders, operands broadcast along the
+# inner dim (stride 0) and outer dims, and parameters the vector kernel declines (left_shift
+# 23, an input multiplier >= 1): every ISA level against numpy + fixedpoint.py.
+BIN_I8 = [((1, 24, 56, 56), (1, 24, 56, 56)), ((2, 37, 19), (37, 1)), ((3, 1, 33), (3, 7, 33)), ((17,), (1,)),
+          ((4, 1), (4, 45))]
+
+
+@pytest.mark.parametrize("shapes", BIN_I8)
+@pytest.mark.parametrize("kind,ls,ascale", [(0, 20, 0.5), (0, 22, 0.3), (0, 23, 0.5), (0, 20, 1.5), (2, 0, 0)])
+def test_binary_i8_fast(shapes, kind, ls, ascale):
+    rng = np.random.default_rng(len(shapes[0]) * 10 + ls + kind)
+    a, b = qdata(rng, shapes[0], False), qdata(rng, shapes[1], ls == 22)
+    za, zb, zy = int(rng.integers(-128, 128)), int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    M = fp.multiply_by_quantized_multiplier
+    if kind == 0:
+        am, ash = fp.quantize_multiplier(ascale)
+        bm, bsh = fp.quantize_multiplier(0.45)
+        om, osh = fp.quantize_multiplier(0.7 / (1 << ls))
+        s = M((a.astype(np.int64) - za) << ls, am, ash) + M((b.astype(np.int64) - zb) << ls, bm, bsh)
+        acc = M(np.clip(s, -2 ** 31, 2 ** 31 - 1), om, osh)
+        params = dict(a_mult=am, a_shift=ash, b_mult=bm, b_shift=bsh, out_mult=om, out_shift=osh, left_shift=ls)
+    else:
+        om, osh = fp.quantize_multiplier(0.013)
+        acc = M((a.astype(np.int64) - za) * (b.astype(np.int64) - zb), om, osh)
+        params = dict(out_mult=om, out_shift=osh)
+    ref = np.clip(np.broadcast_to(acc, np.broadcast_shapes(a.shape, b.shape)) + zy, -100, 120).astype(np.int8)
+    g = Graph()
+    ai, bi = g.input("a", a, scale=0.1, zp=za), g.input("b", b, scale=0.2, zp=zb)
+    yi = g.output("y", "int8", ref.shape, scale=0.15, zp=zy)
+    g.op("BINARY", [ai, bi], [yi], kind=kind, qmin=-100, qmax=120, **params)
+    run_all(g, ref)
+
+
+# ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["ds_cnn", "resnet8"])
 def test_zoo_int8_identical_across_isas(tmp_path, name):
     """An int8 export of a zoo model gives the same bytes at every ISA level."""

@@ -22,6 +22,7 @@ int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, const flo
 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y);
 int esdk_conv2d_f32_patch_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_binary_f32_avx512(const esdk_binary_args *a, const float *A, const float *B, float *Y);
+int esdk_binary_i8_avx512(const esdk_binary_args *a, const int8_t *A, const int8_t *B, int8_t *Y);
 void esdk_global_avgpool_f32_avx512(const float *x, float *y, int64_t nc, int64_t hw);
 int esdk_conv2d_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_fc_f32_avx512(const esdk_fc_args *a, const float *x, const float *w, const float *b, float *y);

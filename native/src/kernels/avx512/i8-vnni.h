@@ -39,6 +39,7 @@ static inline T512 void esdk_rq512_set_ch(esdk_rq512 *q, int32_t mult, int32_t s
 
 static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
                                        int32_t qmax) {
+  q->left = q->maxs = q->mins = _mm512_setzero_si512(); /* read only when has_left */
   esdk_rq512_set_ch(q, mult, shift);
   /* clamp before adding zy: zy, qmin, qmax are all within int8 range (loader), no overflow */
   q->lo = _mm512_set1_epi32(qmin - zy);
