@@ -251,7 +251,7 @@ def test_binary_i8_fast(shapes, kind, ls, ascale):
 
 
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["ds_cnn", "resnet8"])
+@pytest.mark.parametrize("name", ["ds_cnn", "resnet8", "mobilenet_v1_025_96"])
 def test_zoo_int8_identical_across_isas(tmp_path, name):
     """An int8 export of a zoo model gives the same bytes at every ISA level."""
     import edge_sdk
@@ -266,7 +266,8 @@ def test_zoo_int8_identical_across_isas(tmp_path, name):
     rng = np.random.default_rng(0)
     ins = [rng.standard_normal(ra.tensors[i].shape).astype(np.float32) for i in ra.inputs]
     outs = {isa: run_artifact(data, ins, isa) for isa in ISA}
-    for isa in ISA:
+    outs["best, 3 threads"] = run_artifact(data, ins, "best", threads=3)  # channel ranges split 3 ways
+    for isa in outs:
         for a, b in zip(outs["scalar"], outs[isa]):
             assert np.array_equal(a, b), isa
 
