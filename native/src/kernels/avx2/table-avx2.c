@@ -4,7 +4,7 @@
 const esdk_isa_kernels esdk_kernels_avx2 = {"avx2",
                                             esdk_conv1x1_f32_avx2,
                                             esdk_dwconv3x3_f32_avx2,
-                                            0,
+                                            esdk_conv1x1_i8_avx2,
                                             esdk_fc_f32_avx2,
                                             0,
                                             esdk_spmm_f32_avx2,
