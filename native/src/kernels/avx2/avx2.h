@@ -26,5 +26,6 @@ void esdk_dequantize_i8_avx2(const int8_t *x, float *y, int64_t n, float scale, 
 int esdk_conv1x1_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_dwconv3x3_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_spmm_i8_1x4_avx2(const esdk_spmm_args *a, const int8_t *x, const int8_t *v, const int32_t *b, int8_t *y);
+int esdk_conv_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 #endif
 #endif

@@ -38,15 +38,6 @@ static T256 void pack_x(const int8_t *X, int64_t hw, int64_t K, int64_t n, int32
   }
 }
 
-/* weights of row m widened to int16 pairs (a zero past K) */
-static T256 void widen_w(const int8_t *w, int64_t K, int16_t *o) {
-  int64_t k;
-  for (k = 0; k + 16 <= K; k += 16)
-    _mm256_storeu_si256((__m256i *)(o + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + k))));
-  for (; k < K; k++) o[k] = w[k];
-  if (K & 1) o[K] = 0;
-}
-
 static T256 void store16(__m256i a0, __m256i a1, const esdk_rq256 *q, int8_t *y, int64_t n) {
   __m256i v0 = esdk_rq256_apply(a0, q), v1 = esdk_rq256_apply(a1, q);
   __m128i lo = esdk_i32x8_to_i8(_mm256_permute2x128_si256(v0, v1, 0x20));
@@ -62,9 +53,54 @@ static T256 void store16(__m256i a0, __m256i a1, const esdk_rq256 *q, int8_t *y,
   }
 }
 
+/* Rows [m0, m1) of a 16-pixel tile: xb the packed pairs (G pair rows), wb the widened weights
+   of rows wm0.. (row stride Kp); Y[m * ys + p] for p < np. qp: the call's requantization
+   constants (its per-channel fields are overwritten). */
+T256 void esdk_gemm_i8_avx2_rows(const int16_t *xb, int64_t G, const int16_t *wb, int64_t Kp, int64_t m0, int64_t m1,
+                                 int64_t wm0, const int32_t *b, const int32_t *mult, const int32_t *shift,
+                                 int32_t qstride, esdk_rq256 *qp, int8_t *Y, int64_t ys, int64_t np) {
+  int64_t m, g;
+  for (m = m0; m + 4 <= m1; m += 4) {
+    __m256i c[4][2];
+    const int16_t *wr = wb + (m - wm0) * Kp;
+    int r;
+    ESDK_UNROLL for (r = 0; r < 4; r++) c[r][0] = c[r][1] = _mm256_set1_epi32(b ? b[m + r] : 0);
+    for (g = 0; g < G; g++) {
+      __m256i x0 = _mm256_load_si256((const __m256i *)(xb + 32 * g));
+      __m256i x1 = _mm256_load_si256((const __m256i *)(xb + 32 * g + 16));
+      ESDK_UNROLL for (r = 0; r < 4; r++) {
+        int32_t pr;
+        __m256i wv;
+        memcpy(&pr, wr + r * Kp + 2 * g, 4);
+        wv = _mm256_set1_epi32(pr);
+        c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(x0, wv));
+        c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(x1, wv));
+      }
+    }
+    for (r = 0; r < 4; r++) {
+      esdk_rq256_set_ch(qp, mult[(m + r) * qstride], shift[(m + r) * qstride]);
+      store16(c[r][0], c[r][1], qp, Y + (m + r) * ys, np);
+    }
+  }
+  for (; m < m1; m++) {
+    const int16_t *wr = wb + (m - wm0) * Kp;
+    __m256i c0 = _mm256_set1_epi32(b ? b[m] : 0), c1 = c0;
+    for (g = 0; g < G; g++) {
+      int32_t pr;
+      __m256i wv;
+      memcpy(&pr, wr + 2 * g, 4);
+      wv = _mm256_set1_epi32(pr);
+      c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(xb + 32 * g)), wv));
+      c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(xb + 32 * g + 16)), wv));
+    }
+    esdk_rq256_set_ch(qp, mult[m * qstride], shift[m * qstride]);
+    store16(c0, c1, qp, Y + m * ys, np);
+  }
+}
+
 T256 int esdk_conv1x1_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b,
                               int8_t *y) {
-  int64_t HW = (int64_t)a->H * a->W, K = a->C, M = a->M, G = (K + 1) / 2, Kp = 2 * G, chunk, mc, n, p0, m, g;
+  int64_t HW = (int64_t)a->H * a->W, K = a->C, M = a->M, G = (K + 1) / 2, Kp = 2 * G, chunk, mc, n, p0, m;
   int16_t wb[WBYTES / 2] __attribute__((aligned(32)));
   int16_t xb[XBYTES / 2] __attribute__((aligned(32)));
   esdk_rq256 q;
@@ -73,49 +109,14 @@ T256 int esdk_conv1x1_i8_avx2(const esdk_conv_args *a, const int8_t *x, const in
   esdk_rq256_set(&q, 0, 0, a->zy, a->qmin, a->qmax);
   for (mc = a->m0; mc < a->m1; mc += chunk) {
     int64_t me = mc + chunk < a->m1 ? mc + chunk : a->m1;
-    for (m = mc; m < me; m++) widen_w(w + m * K, K, wb + (m - mc) * Kp);
+    for (m = mc; m < me; m++) esdk_widen_w(w + m * K, K, wb + (m - mc) * Kp);
     for (n = 0; n < a->N; n++) {
       const int8_t *X = x + n * K * HW;
       int8_t *Y = y + n * M * HW;
       for (p0 = 0; p0 < HW; p0 += 16) {
         int64_t np = HW - p0 < 16 ? HW - p0 : 16;
         pack_x(X + p0, HW, K, np, a->zx, xb);
-        for (m = mc; m + 4 <= me; m += 4) {
-          __m256i c[4][2];
-          const int16_t *wr = wb + (m - mc) * Kp;
-          int r;
-          ESDK_UNROLL for (r = 0; r < 4; r++) c[r][0] = c[r][1] = _mm256_set1_epi32(b ? b[m + r] : 0);
-          for (g = 0; g < G; g++) {
-            __m256i x0 = _mm256_load_si256((const __m256i *)(xb + 32 * g));
-            __m256i x1 = _mm256_load_si256((const __m256i *)(xb + 32 * g + 16));
-            ESDK_UNROLL for (r = 0; r < 4; r++) {
-              int32_t pr;
-              __m256i wv;
-              memcpy(&pr, wr + r * Kp + 2 * g, 4);
-              wv = _mm256_set1_epi32(pr);
-              c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(x0, wv));
-              c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(x1, wv));
-            }
-          }
-          for (r = 0; r < 4; r++) {
-            esdk_rq256_set_ch(&q, a->mult[(m + r) * a->qstride], a->shift[(m + r) * a->qstride]);
-            store16(c[r][0], c[r][1], &q, Y + (m + r) * HW + p0, np);
-          }
-        }
-        for (; m < me; m++) {
-          const int16_t *wr = wb + (m - mc) * Kp;
-          __m256i c0 = _mm256_set1_epi32(b ? b[m] : 0), c1 = c0;
-          for (g = 0; g < G; g++) {
-            int32_t pr;
-            __m256i wv;
-            memcpy(&pr, wr + 2 * g, 4);
-            wv = _mm256_set1_epi32(pr);
-            c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(xb + 32 * g)), wv));
-            c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(xb + 32 * g + 16)), wv));
-          }
-          esdk_rq256_set_ch(&q, a->mult[m * a->qstride], a->shift[m * a->qstride]);
-          store16(c0, c1, &q, Y + m * HW + p0, np);
-        }
+        esdk_gemm_i8_avx2_rows(xb, G, wb, Kp, mc, me, mc, b, a->mult, a->shift, a->qstride, &q, Y + p0, HW, np);
       }
     }
   }

@@ -64,5 +64,17 @@ static inline T256 __m128i esdk_i32x8_to_i8(__m256i v) {
   __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   return _mm_packs_epi16(w, w);
 }
+/* a weight row widened to int16 (a zero past an odd K, completing the last pair) */
+static inline T256 void esdk_widen_w(const int8_t *w, int64_t K, int16_t *o) {
+  int64_t k;
+  for (k = 0; k + 16 <= K; k += 16)
+    _mm256_storeu_si256((__m256i *)(o + k), _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w + k))));
+  for (; k < K; k++) o[k] = w[k];
+  if (K & 1) o[K] = 0;
+}
+
+T256 void esdk_gemm_i8_avx2_rows(const int16_t *xb, int64_t G, const int16_t *wb, int64_t Kp, int64_t m0, int64_t m1,
+                                 int64_t wm0, const int32_t *b, const int32_t *mult, const int32_t *shift,
+                                 int32_t qstride, esdk_rq256 *qp, int8_t *Y, int64_t ys, int64_t np);
 #endif
 #endif
