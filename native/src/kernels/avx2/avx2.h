@@ -27,5 +27,6 @@ int esdk_conv1x1_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t 
 int esdk_dwconv3x3_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_spmm_i8_1x4_avx2(const esdk_spmm_args *a, const int8_t *x, const int8_t *v, const int32_t *b, int8_t *y);
 int esdk_conv_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+int esdk_binary_i8_avx2(const esdk_binary_args *a, const int8_t *A, const int8_t *B, int8_t *Y);
 #endif
 #endif

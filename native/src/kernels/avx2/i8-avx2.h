@@ -38,8 +38,8 @@ static inline T256 void esdk_rq256_set(esdk_rq256 *q, int32_t mult, int32_t shif
   q->zy = _mm256_set1_epi32(zy);
 }
 
-/* MBQM(acc) + zy clamped to [qmin, qmax], 8 int32 lanes */
-static inline T256 __m256i esdk_rq256_apply(__m256i acc, const esdk_rq256 *q) {
+/* MBQM(acc), 8 int32 lanes (no zero point, no clamp) */
+static inline T256 __m256i esdk_rq256_mbqm(__m256i acc, const esdk_rq256 *q) {
   const __m256i z = _mm256_setzero_si256();
   __m256i v = acc, pe, po;
   if (q->has_left) {
@@ -54,7 +54,12 @@ static inline T256 __m256i esdk_rq256_apply(__m256i acc, const esdk_rq256 *q) {
   po = _mm256_sub_epi64(_mm256_add_epi64(po, q->k64), _mm256_and_si256(_mm256_cmpgt_epi64(z, po), q->corr64));
   pe = _mm256_sub_epi64(_mm256_srlv_epi64(pe, q->sh64), q->off64);
   po = _mm256_slli_epi64(_mm256_sub_epi64(_mm256_srlv_epi64(po, q->sh64), q->off64), 32);
-  v = _mm256_blend_epi32(pe, po, 0xAA);
+  return _mm256_blend_epi32(pe, po, 0xAA);
+}
+
+/* MBQM(acc) + zy clamped to [qmin, qmax], 8 int32 lanes */
+static inline T256 __m256i esdk_rq256_apply(__m256i acc, const esdk_rq256 *q) {
+  __m256i v = esdk_rq256_mbqm(acc, q);
   v = _mm256_min_epi32(_mm256_max_epi32(v, q->lo), q->hi);
   return _mm256_add_epi32(v, q->zy);
 }

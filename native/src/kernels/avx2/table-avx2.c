@@ -13,5 +13,6 @@ const esdk_isa_kernels esdk_kernels_avx2 = {"avx2",
                                             .dwconv_i8 = esdk_dwconv3x3_i8_avx2,
                                             .conv2d_i8 = esdk_conv_i8_avx2,
                                             .quantize_f32 = esdk_quantize_f32_avx2,
-                                            .dequantize_i8 = esdk_dequantize_i8_avx2};
+                                            .dequantize_i8 = esdk_dequantize_i8_avx2,
+                                            .binary_i8 = esdk_binary_i8_avx2};
 #endif
