@@ -57,6 +57,14 @@ CONV_I8 = [
     (3, 32, 23, 25, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),   # first conv
     (3, 8, 10, 9, 3, (2, 2), (0, 0, 1, 1), (1, 1), 1),     # first conv, TF pads
     (16, 9, 9, 11, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    # 3x3 over <= 8 channels on padded planes: M not a multiple of 4, stride 1, asymmetric
+    # pads, maps split into bands, 8 channels, and 9 channels (too many: im2col GEMM)
+    (1, 5, 13, 17, 3, (1, 1), (1, 0, 0, 2), (1, 1), 1),
+    (4, 6, 40, 70, 3, (1, 1), (0, 1, 2, 0), (1, 1), 1),
+    (3, 4, 61, 150, 3, (2, 2), (0, 0, 1, 1), (1, 1), 1),
+    (3, 7, 33, 131, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    (8, 4, 9, 9, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    (9, 4, 9, 9, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
     (8, 16, 9, 11, 3, (1, 2), (0, 1, 2, 0), (2, 1), 2),    # grouped, dilated
     (130, 5, 5, 6, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),    # K' = 1170
     (3, 8, 5, 150, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),    # row-run im2col, OW = 75 > 64
@@ -82,6 +90,12 @@ CONV_I8 = [
     (3, 3, 5, 3, 3, (1, 1), (0, 2, 2, 0), (1, 1), 3),
     (17, 17, 3, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 17),
     (2, 2, 100, 97, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),
+    # depthwise planes split into bands of rows (stride 2 and 1), a stride-2 map with an odd
+    # width and asymmetric pads, and a row too wide for any band (falls back)
+    (2, 2, 121, 301, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),
+    (3, 3, 90, 127, 3, (1, 1), (0, 1, 2, 0), (1, 1), 3),
+    (3, 3, 9, 65, 3, (2, 2), (2, 0, 0, 2), (1, 1), 3),
+    (1, 1, 2, 9000, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
     (4, 4, 9, 9, 5, (1, 1), (2, 2, 2, 2), (1, 1), 4),       # depthwise 5x5: falls back
     (4, 4, 9, 9, 3, (1, 1), (2, 2, 2, 2), (2, 2), 4),       # dilated depthwise: falls back
 ]
@@ -203,7 +217,41 @@ def test_sparse_fc_i8_fast(blk, B, K, M, dens):
 
 
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["ds_cnn", "resnet8"])
+# BINARY int8 Add / Mul: inner dims past 16 with remainders, operands broadcast along the
+# inner dim (stride 0) and outer dims, and parameters the vector kernel declines (left_shift
+# 23, an input multiplier >= 1): every ISA level against numpy + fixedpoint.py.
+BIN_I8 = [((1, 24, 56, 56), (1, 24, 56, 56)), ((2, 37, 19), (37, 1)), ((3, 1, 33), (3, 7, 33)), ((17,), (1,)),
+          ((4, 1), (4, 45))]
+
+
+@pytest.mark.parametrize("shapes", BIN_I8)
+@pytest.mark.parametrize("kind,ls,ascale", [(0, 20, 0.5), (0, 22, 0.3), (0, 23, 0.5), (0, 20, 1.5), (2, 0, 0)])
+def test_binary_i8_fast(shapes, kind, ls, ascale):
+    rng = np.random.default_rng(len(shapes[0]) * 10 + ls + kind)
+    a, b = qdata(rng, shapes[0], False), qdata(rng, shapes[1], ls == 22)
+    za, zb, zy = int(rng.integers(-128, 128)), int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    M = fp.multiply_by_quantized_multiplier
+    if kind == 0:
+        am, ash = fp.quantize_multiplier(ascale)
+        bm, bsh = fp.quantize_multiplier(0.45)
+        om, osh = fp.quantize_multiplier(0.7 / (1 << ls))
+        s = M((a.astype(np.int64) - za) << ls, am, ash) + M((b.astype(np.int64) - zb) << ls, bm, bsh)
+        acc = M(np.clip(s, -2 ** 31, 2 ** 31 - 1), om, osh)
+        params = dict(a_mult=am, a_shift=ash, b_mult=bm, b_shift=bsh, out_mult=om, out_shift=osh, left_shift=ls)
+    else:
+        om, osh = fp.quantize_multiplier(0.013)
+        acc = M((a.astype(np.int64) - za) * (b.astype(np.int64) - zb), om, osh)
+        params = dict(out_mult=om, out_shift=osh)
+    ref = np.clip(np.broadcast_to(acc, np.broadcast_shapes(a.shape, b.shape)) + zy, -100, 120).astype(np.int8)
+    g = Graph()
+    ai, bi = g.input("a", a, scale=0.1, zp=za), g.input("b", b, scale=0.2, zp=zb)
+    yi = g.output("y", "int8", ref.shape, scale=0.15, zp=zy)
+    g.op("BINARY", [ai, bi], [yi], kind=kind, qmin=-100, qmax=120, **params)
+    run_all(g, ref)
+
+
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["ds_cnn", "resnet8", "mobilenet_v1_025_96"])
 def test_zoo_int8_identical_across_isas(tmp_path, name):
     """An int8 export of a zoo model gives the same bytes at every ISA level."""
     import edge_sdk
@@ -218,7 +266,8 @@ def test_zoo_int8_identical_across_isas(tmp_path, name):
     rng = np.random.default_rng(0)
     ins = [rng.standard_normal(ra.tensors[i].shape).astype(np.float32) for i in ra.inputs]
     outs = {isa: run_artifact(data, ins, isa) for isa in ISA}
-    for isa in ISA:
+    outs["best, 3 threads"] = run_artifact(data, ins, "best", threads=3)  # channel ranges split 3 ways
+    for isa in outs:
         for a, b in zip(outs["scalar"], outs[isa]):
             assert np.array_equal(a, b), isa
 

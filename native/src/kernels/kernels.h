@@ -123,6 +123,8 @@ typedef struct {
   /* BINARY f32 (x86 fp32 work): may decline (returns 0) a stride pattern or kind */
   int (*binary_f32)(const esdk_binary_args *a, const float *A, const float *B, float *Y);
   void (*global_avgpool_f32)(const float *x, float *y, int64_t nc, int64_t hw); /* never declines */
+  /* BINARY int8 Add / Mul (x86 int8 work): may decline a stride pattern or parameters */
+  int (*binary_i8)(const esdk_binary_args *a, const int8_t *A, const int8_t *B, int8_t *Y);
 } esdk_isa_kernels;
 
 extern const esdk_isa_kernels esdk_kernels_scalar;

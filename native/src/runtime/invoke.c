@@ -297,8 +297,10 @@ static void op_binary(ictx *c) {
   a.za = c->t[0].zp;
   a.zb = c->t[1].zp;
   a.zy = c->t[7].zp;
-  if (c->t[0].dtype == DT_I8)
-    esdk_binary_i8_scalar(&a, (const int8_t *)c->p[0], (const int8_t *)c->p[1], (int8_t *)c->y);
+  if (c->t[0].dtype == DT_I8) {
+    if (!(m->isa->binary_i8 && m->isa->binary_i8(&a, (const int8_t *)c->p[0], (const int8_t *)c->p[1], (int8_t *)c->y)))
+      esdk_binary_i8_scalar(&a, (const int8_t *)c->p[0], (const int8_t *)c->p[1], (int8_t *)c->y);
+  }
   else if (!(m->isa->binary_f32 && m->isa->binary_f32(&a, (const float *)c->p[0], (const float *)c->p[1], (float *)c->y)))
     esdk_binary_f32_scalar(&a, (const float *)c->p[0], (const float *)c->p[1], (float *)c->y);
 }

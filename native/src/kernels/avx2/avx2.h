@@ -23,5 +23,10 @@ int esdk_conv2d_f32_avx2(const esdk_conv_args *a, const float *x, const float *w
 int esdk_fc_f32_avx2(const esdk_fc_args *a, const float *x, const float *w, const float *b, float *y);
 void esdk_quantize_f32_avx2(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
 void esdk_dequantize_i8_avx2(const int8_t *x, float *y, int64_t n, float scale, int32_t zp);
+int esdk_conv1x1_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+int esdk_dwconv3x3_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+int esdk_spmm_i8_1x4_avx2(const esdk_spmm_args *a, const int8_t *x, const int8_t *v, const int32_t *b, int8_t *y);
+int esdk_conv_i8_avx2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+int esdk_binary_i8_avx2(const esdk_binary_args *a, const int8_t *A, const int8_t *B, int8_t *Y);
 #endif
 #endif

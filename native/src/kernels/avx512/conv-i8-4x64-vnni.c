@@ -90,6 +90,7 @@ T512 int esdk_conv_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int
   int rows_ok = (a->sw == 1 || a->sw == 2) && Kp * 64 <= TMAX;
   pt = Kp <= 1024 ? 64 : Kp <= 2048 ? 32 : Kp <= 4096 ? 16 : 0;
   if (!pt || mg < 4) return 0;
+  if (esdk_conv3x3_i8_avx512(a, x, w, b, y)) return 1; /* 3x3 over few channels: padded planes */
   for (mc = a->m0; mc < a->m1;) {
     /* a chunk stays inside one group */
     int64_t g = mc / mg, ge = (g + 1) * mg, me = mc + MCH;

@@ -64,14 +64,19 @@ typedef void (*t1_fn)(const uint8_t *, int64_t, const int8_t *, int64_t, const i
 static t4_fn const k_t4[5] = {0, t4x1, t4x2, t4x3, t4x4};
 static t1_fn const k_t1[5] = {0, t1x1, t1x2, t1x3, t1x4};
 
+/* q: the call's requantization constants; the row's multiplier and shift are set here */
 static T512 void store_row(const __m512i *acc, int nv, int64_t m, const int32_t *mult, const int32_t *shift,
-                           int32_t qstride, int32_t zy, int32_t qmin, int32_t qmax, int8_t *y, int64_t n) {
-  esdk_rq512 q;
+                           int32_t qstride, esdk_rq512 *qp, int8_t *y, int64_t n) {
   int v;
-  esdk_rq512_set(&q, mult[m * qstride], shift[m * qstride], zy, qmin, qmax);
+  esdk_rq512_set_ch(qp, mult[m * qstride], shift[m * qstride]);
+  if (nv == 4) { /* 64 pixels: the 4 vectors requantized together */
+    __mmask64 mk = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    _mm512_mask_storeu_epi8(y, mk, esdk_rq512_pack4_seq(acc[0], acc[1], acc[2], acc[3], qp));
+    return;
+  }
   for (v = 0; v < nv; v++) {
     int64_t left = n - 16 * v;
-    esdk_rq512_store(acc[v], &q, y + 16 * v, left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1));
+    esdk_rq512_store(acc[v], qp, y + 16 * v, left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1));
   }
 }
 
@@ -81,15 +86,18 @@ T512 void esdk_gemm_i8_vnni_tile(const uint8_t *buf, int nv, int64_t K, const in
                                  int64_t n) {
   int64_t m;
   int r;
+  esdk_rq512 q;
+  if (m0 >= m1) return;
+  esdk_rq512_set(&q, mult[m0 * qstride], shift[m0 * qstride], zy, qmin, qmax);
   for (m = m0; m + 4 <= m1; m += 4) {
     __m512i acc[4][4];
     k_t4[nv](buf, K, w + m * ws, ws, cb + (m - m0), acc);
-    for (r = 0; r < 4; r++) store_row(acc[r], nv, m + r, mult, shift, qstride, zy, qmin, qmax, Y + (m + r) * ys, n);
+    for (r = 0; r < 4; r++) store_row(acc[r], nv, m + r, mult, shift, qstride, &q, Y + (m + r) * ys, n);
   }
   for (; m < m1; m++) {
     __m512i acc[1][4];
     k_t1[nv](buf, K, w + m * ws, ws, cb + (m - m0), acc);
-    store_row(acc[0], nv, m, mult, shift, qstride, zy, qmin, qmax, Y + m * ys, n);
+    store_row(acc[0], nv, m, mult, shift, qstride, &q, Y + m * ys, n);
   }
 }
 #endif

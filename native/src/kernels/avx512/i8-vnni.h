@@ -14,38 +14,57 @@
 
 /* Broadcast requantization constants of one output channel. */
 typedef struct {
-  __m512i mult, left, maxs, mins, right, rmask, rhalf, lo, hi, zy;
+  __m512i mult, left, maxs, mins, k64, corr64, sh64, lo, hi, zy;
+  __m512i zy16, lo8, hi8; /* for esdk_rq512_pack4: zy as int16 lanes, qmin / qmax as int8 lanes */
   int has_left; /* shift > 0: the saturating left shift is needed (rare: multipliers >= 1) */
 } esdk_rq512;
 
-static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
-                                       int32_t qmax) {
+/* the output channel's multiplier and shift (the rest of q stays as esdk_rq512_set left it) */
+static inline T512 void esdk_rq512_set_ch(esdk_rq512 *q, int32_t mult, int32_t shift) {
   int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
   if (left > 31) left = 31; /* same guards as esdk_mbqm64; the loader bounds shifts anyway */
   if (right > 31) right = 31;
   q->has_left = left > 0;
   q->mult = _mm512_set1_epi32(mult);
-  q->left = _mm512_set1_epi32(left);
-  q->maxs = _mm512_set1_epi32(INT32_MAX >> left);
-  q->mins = _mm512_set1_epi32(INT32_MIN >> left);
-  q->right = _mm512_set1_epi32(right);
-  q->rmask = _mm512_set1_epi32((int32_t)(((int64_t)1 << right) - 1));
-  q->rhalf = _mm512_set1_epi32((int32_t)((((int64_t)1 << right) - 1) >> 1));
+  if (left) {
+    q->left = _mm512_set1_epi32(left);
+    q->maxs = _mm512_set1_epi32(INT32_MAX >> left);
+    q->mins = _mm512_set1_epi32(INT32_MIN >> left);
+  }
+  /* see esdk_rq512_mbqm */
+  q->k64 = _mm512_set1_epi64(((int64_t)1 << 30) + (right ? ((int64_t)1 << (30 + right)) : 0));
+  q->corr64 = _mm512_set1_epi64(right ? (int64_t)1 << 31 : 0);
+  q->sh64 = _mm512_set1_epi64(31 + right);
+}
+
+static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
+                                       int32_t qmax) {
+  q->left = q->maxs = q->mins = _mm512_setzero_si512(); /* read only when has_left */
+  esdk_rq512_set_ch(q, mult, shift);
   /* clamp before adding zy: zy, qmin, qmax are all within int8 range (loader), no overflow */
   q->lo = _mm512_set1_epi32(qmin - zy);
   q->hi = _mm512_set1_epi32(qmax - zy);
   q->zy = _mm512_set1_epi32(zy);
+  q->zy16 = _mm512_set1_epi16((int16_t)zy);
+  q->lo8 = _mm512_set1_epi8((int8_t)qmin);
+  q->hi8 = _mm512_set1_epi8((int8_t)qmax);
 }
 
-/* MBQM(acc) + zy clamped to [qmin, qmax], 16 int32 lanes.
-   SRDHM: (a*b + nudge) / 2^31 with C division equals (a*b + 2^30) >> 31 (arithmetic) for every
-   product: for ab < 0, trunc((ab + 1 - 2^30) / 2^31) = floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31).
-   The only saturating case a == b == INT32_MIN cannot occur: the loader requires mult >= 0.
-   The 64-bit products come from VPMULDQ on the even and (shifted) odd lanes; the result fits
-   in 32 bits, so a logical 64-bit shift gives the same low dword as an arithmetic one. */
-static inline T512 __m512i esdk_rq512_apply(__m512i acc, const esdk_rq512 *q) {
-  const __m512i nudge = _mm512_set1_epi64((int64_t)1 << 30);
-  __m512i v = acc, pe, po, r, rem, thr;
+/* MBQM(acc) (runtime/fixedpoint.h, no zero point, no clamp), 16 int32 lanes, in one rounding.
+   With p = v * mult (64-bit, v = acc or its saturated left shift) and e the right shift:
+   SRDHM is floor((p + 2^30) / 2^31) for every p (the only saturating case, a == b == INT32_MIN,
+   cannot occur: the loader requires mult >= 0), and RDBPOT(r, e >= 1) is
+   floor((r + 2^(e-1) - [r < 0]) / 2^e). Nested floors compose, so
+   MBQM = floor((p + 2^30 + 2^(30+e) - [p < 0] * 2^31) / 2^(31+e)) for e >= 1 and
+   floor((p + 2^30) / 2^31) for e = 0. [r < 0] is [p < -2^30]; using [p < 0] instead only
+   differs for -2^30 <= p < 0, where both give 0 (the numerator stays in [0, 2^(31+e))).
+   Checked exhaustively on ties and random values against fixedpoint.py; the kernel tests
+   compare bit for bit. The 64-bit products come from VPMULDQ on the even and (shifted) odd
+   lanes; each result fits in 32 bits and VPERMT2D gathers the low dwords. */
+static inline T512 __m512i esdk_rq512_mbqm(__m512i acc, const esdk_rq512 *q) {
+  const __m512i z = _mm512_setzero_si512();
+  const __m512i idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
+  __m512i v = acc, pe, po;
   if (q->has_left) {
     __mmask16 ov = _mm512_cmpgt_epi32_mask(acc, q->maxs), un = _mm512_cmplt_epi32_mask(acc, q->mins);
     v = _mm512_sllv_epi32(acc, q->left);
@@ -53,20 +72,42 @@ static inline T512 __m512i esdk_rq512_apply(__m512i acc, const esdk_rq512 *q) {
     v = _mm512_mask_mov_epi32(v, un, _mm512_set1_epi32(INT32_MIN));
   }
   /* q->mult is a broadcast dword, so it is also the odd lanes' multiplier in place */
-  pe = _mm512_add_epi64(_mm512_mul_epi32(v, q->mult), nudge);
-  po = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), q->mult), nudge);
-  r = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 31), _mm512_slli_epi64(po, 1));
-  /* RDBPOT: (r >> e) + ((r & mask) > (mask >> 1) + (r < 0)) */
-  rem = _mm512_and_si512(r, q->rmask);
-  thr = _mm512_add_epi32(q->rhalf, _mm512_srli_epi32(r, 31));
-  v = _mm512_srav_epi32(r, q->right);
-  v = _mm512_mask_sub_epi32(v, _mm512_cmpgt_epi32_mask(rem, thr), v, _mm512_set1_epi32(-1));
+  pe = _mm512_mul_epi32(v, q->mult);
+  po = _mm512_mul_epi32(_mm512_srli_epi64(v, 32), q->mult);
+  pe = _mm512_mask_sub_epi64(_mm512_add_epi64(pe, q->k64), _mm512_cmplt_epi64_mask(pe, z), _mm512_add_epi64(pe, q->k64),
+                             q->corr64);
+  po = _mm512_mask_sub_epi64(_mm512_add_epi64(po, q->k64), _mm512_cmplt_epi64_mask(po, z), _mm512_add_epi64(po, q->k64),
+                             q->corr64);
+  return _mm512_permutex2var_epi32(_mm512_srav_epi64(pe, q->sh64), idx, _mm512_srav_epi64(po, q->sh64));
+}
+
+/* MBQM(acc) + zy clamped to [qmin, qmax], 16 int32 lanes. */
+static inline T512 __m512i esdk_rq512_apply(__m512i acc, const esdk_rq512 *q) {
+  __m512i v = esdk_rq512_mbqm(acc, q);
   v = _mm512_min_epi32(_mm512_max_epi32(v, q->lo), q->hi);
   return _mm512_add_epi32(v, q->zy);
 }
 
 static inline T512 void esdk_rq512_store(__m512i acc, const esdk_rq512 *q, int8_t *dst, __mmask16 mk) {
   _mm_mask_storeu_epi8(dst, mk, _mm512_cvtepi32_epi8(esdk_rq512_apply(acc, q)));
+}
+
+/* Requantize 4 accumulator vectors into 64 int8 bytes, lane-interleaved as the saturating packs
+   leave them: 128-bit lane L holds dwords 4L..4L+3 of a, then of b, c, d (4 bytes each). The
+   caller reorders with one shuffle. Saturating to int16, adding zy with int16 saturation, then
+   to int8 and clamping to [qmin, qmax] equals clamp(MBQM + zy): a value saturated at +-32767
+   stays beyond every int8 bound after adding |zy| <= 128. */
+static inline T512 __m512i esdk_rq512_pack4(__m512i a, __m512i b, __m512i c, __m512i d, const esdk_rq512 *q) {
+  __m512i ab = _mm512_adds_epi16(_mm512_packs_epi32(esdk_rq512_mbqm(a, q), esdk_rq512_mbqm(b, q)), q->zy16);
+  __m512i cd = _mm512_adds_epi16(_mm512_packs_epi32(esdk_rq512_mbqm(c, q), esdk_rq512_mbqm(d, q)), q->zy16);
+  __m512i r = _mm512_packs_epi16(ab, cd);
+  return _mm512_min_epi8(_mm512_max_epi8(r, q->lo8), q->hi8);
+}
+
+/* pack4 of 4 vectors holding 64 consecutive outputs (a = 0..15, b = 16..31, ...), in order */
+static inline T512 __m512i esdk_rq512_pack4_seq(__m512i a, __m512i b, __m512i c, __m512i d, const esdk_rq512 *q) {
+  const __m512i idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  return _mm512_permutexvar_epi32(idx, esdk_rq512_pack4(a, b, c, d, q));
 }
 
 /* Pack n <= 16*nv pixels of K rows of X (row stride xs, int8) into the VPDPBUSD layout

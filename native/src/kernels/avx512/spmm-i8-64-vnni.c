@@ -54,12 +54,18 @@
         ESDK_UNROLL for (u = 0; u < V; u++) c[r][u] = _mm512_dpbusd_epi32(c[r][u], xv[u], wv);                             \
       }                                                                                                        \
     }                                                                                                          \
-    ESDK_UNROLL for (r = 0; r < R; r++)                                                                                    \
-      ESDK_UNROLL for (u = 0; u < V; u++) {                                                                                \
-        int64_t left = n - 16 * u;                                                                             \
-        esdk_rq512_store(c[r][u], q + r, Y + r * ys + 16 * u,                                                  \
-                         left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1));                      \
-      }                                                                                                        \
+    ESDK_UNROLL for (r = 0; r < R; r++) {                                                                      \
+      if (V == 4) {                                                                                            \
+        __mmask64 mk = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);                                    \
+        _mm512_mask_storeu_epi8(Y + r * ys, mk,                                                                \
+                                esdk_rq512_pack4_seq(c[r][0], c[r][1 % V], c[r][2 % V], c[r][3 % V], q + r));  \
+      } else                                                                                                   \
+        ESDK_UNROLL for (u = 0; u < V; u++) {                                                                  \
+          int64_t left = n - 16 * u;                                                                           \
+          esdk_rq512_store(c[r][u], q + r, Y + r * ys + 16 * u,                                                \
+                           left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1));                    \
+        }                                                                                                      \
+    }                                                                                                          \
   }
 
 /* 1x4 blocks (any block whose columns are whole aligned groups): no byte assembly at all.
@@ -115,11 +121,17 @@
         }                                                                                                      \
       }                                                                                                        \
     }                                                                                                          \
-    ESDK_UNROLL for (u = 0; u < V; u++) {                                                                      \
-      int64_t left = n - 16 * u;                                                                               \
-      esdk_rq512_store(_mm512_add_epi32(c[u], d[u]), q, Y + 16 * u,                                            \
-                       left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1));                        \
-    }                                                                                                          \
+    if (V == 4) {                                                                                              \
+      __mmask64 mk = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);                                      \
+      _mm512_mask_storeu_epi8(Y, mk, esdk_rq512_pack4_seq(_mm512_add_epi32(c[0], d[0]), _mm512_add_epi32(c[1 % V], d[1 % V]), \
+                                                          _mm512_add_epi32(c[2 % V], d[2 % V]),                 \
+                                                          _mm512_add_epi32(c[3 % V], d[3 % V]), q));            \
+    } else                                                                                                     \
+      ESDK_UNROLL for (u = 0; u < V; u++) {                                                                    \
+        int64_t left = n - 16 * u;                                                                             \
+        esdk_rq512_store(_mm512_add_epi32(c[u], d[u]), q, Y + 16 * u,                                          \
+                         left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1));                      \
+      }                                                                                                        \
   }
 
 ROWS(r4v4, 4, 4)
@@ -148,6 +160,7 @@ T512 int esdk_spmm_i8_avx512(const esdk_spmm_args *a, const int8_t *x, const int
   int grp = a->bc % 4 == 0;
   int64_t nsub, reg;
   if (a->xs_p != 1 || a->ys_p != 1 || mch == 0) return 0; /* sparse FC layout: scalar */
+  if (esdk_spmm_i8_1x4_avx512(a, x, v, b, y)) return 1; /* 1x4 blocks: wide pixel tiles */
   pt = K <= 1024 ? 64 : K <= 2048 ? 32 : K <= 4096 ? 16 : 0;
   if (!pt) return 0;
   nsub = K <= 256 ? 4 : 1;

@@ -15,5 +15,6 @@ const esdk_isa_kernels esdk_kernels_avx512 = {"avx512",
                                               .quantize_f32 = esdk_quantize_f32_avx512,
                                               .dequantize_i8 = esdk_dequantize_i8_avx512,
                                               .binary_f32 = esdk_binary_f32_avx512,
-                                              .global_avgpool_f32 = esdk_global_avgpool_f32_avx512};
+                                              .global_avgpool_f32 = esdk_global_avgpool_f32_avx512,
+                                              .binary_i8 = esdk_binary_i8_avx512};
 #endif
