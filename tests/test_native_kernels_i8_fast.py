@@ -88,6 +88,13 @@ CONV_I8 = [
     (4, 4, 28, 28, 3, (2, 2), (0, 0, 1, 1), (1, 1), 4),
     (3, 3, 13, 11, 3, (2, 2), (1, 2, 0, 1), (1, 1), 3),
     (3, 3, 5, 3, 3, (1, 1), (0, 2, 2, 0), (1, 1), 3),
+    # single-band stride-1 depthwise built by byte expand / stored by compress (VBMI2 CPUs):
+    # rows wider than 64 bytes, a plane taller than the map (pads 2 and 0), data chunks that
+    # start mid-plane, one row, and inputs cropped at the bottom (negative-free but OH < H)
+    (3, 3, 40, 70, 3, (1, 1), (1, 1, 1, 1), (1, 1), 3),
+    (4, 4, 6, 9, 3, (1, 1), (2, 1, 0, 2), (1, 1), 4),
+    (2, 2, 1, 50, 3, (1, 1), (1, 0, 1, 2), (1, 1), 2),
+    (6, 6, 21, 5, 3, (1, 1), (0, 0, 0, 1), (1, 1), 6),
     (17, 17, 3, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 17),
     (2, 2, 100, 97, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),
     # depthwise planes split into bands of rows (stride 2 and 1), a stride-2 map with an odd

@@ -30,6 +30,14 @@ static int detect(void) { /* 0 none, 1 avx2+fma, 2 avx512 f/bw/vl/vnni */
     level = 2; /* avx512f, bw, vl, vnni */
   return level;
 }
+
+static int detect_vbmi2(void) { /* AVX512_VBMI2 (byte expand / compress), on top of level 2 */
+  unsigned a, b, c, d;
+  if (detect() < 2) return 0;
+  __cpuid_count(7, 0, a, b, c, d);
+  (void)a, (void)b, (void)d;
+  return (c >> 6) & 1;
+}
 #endif
 
 #if defined(__aarch64__)
@@ -60,6 +68,16 @@ static int cpu_level(void) {
 
 int esdk_cpu_has_avx2(void) { return cpu_level() >= 1; }
 int esdk_cpu_has_avx512(void) { return cpu_level() >= 2; }
+
+static int g_vbmi2 = -1;
+int esdk_cpu_has_vbmi2(void) {
+#ifdef ESDK_X86
+  if (g_vbmi2 < 0) g_vbmi2 = detect_vbmi2();
+  return g_vbmi2;
+#else
+  return 0;
+#endif
+}
 
 const esdk_isa_kernels esdk_kernels_scalar = {"scalar", 0, 0, 0, 0, 0, 0, 0};
 

@@ -69,6 +69,89 @@ static T512 __m512i chan(const esdk_conv_args *a, const int8_t *w, const int32_t
   return _mm512_set1_epi32((int32_t)((uint32_t)(b ? b[m] : 0) - (uint32_t)(128 + a->zx) * (uint32_t)sw));
 }
 
+/* Single-band stride-1 maps on CPUs with AVX512_VBMI2 (byte expand / compress): the plane is
+   built 64 bytes at a time by expanding the channel's contiguous input bytes into the data
+   positions (the rest keep the padding byte), and each 64-output group is compressed straight
+   from the register into y (columns >= OW dropped), so neither a per-row copy nor the staging
+   buffer is needed. Same plane, same MACs, same requantization as run_band: bit-exact. */
+#define T512V __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi2,avx2,fma")))
+int esdk_cpu_has_vbmi2(void);
+
+static inline __mmask64 lenmask(int64_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+
+static T512V void flat_s1(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y,
+                          const esdk_plane *g, int64_t ext, esdk_rq512 *q, uint8_t *U0, uint8_t *U1) {
+  const __m512i p1 = plane_perm_s1(), m80 = _mm512_set1_epi8(-128), zx = _mm512_set1_epi8((int8_t)a->zx);
+  int64_t H = a->H, W = a->W, HW = H * W, OH = a->OH, OW = a->OW, OHW = OH * OW, Wp = g->Wp;
+  int64_t nin = H < OH + 2 - a->pt ? H : OH + 2 - a->pt, Fp = (OH * Wp + 63) / 64 * 64, NO = Fp / 64;
+  int64_t nc = a->m1 - a->m0, T = a->N * nc, t, r, c, c0, c1, f;
+  __mmask64 im[UMAX / 64], om[FMAX / 64];
+  int32_t io[UMAX / 64], oo[FMAX / 64];
+  uint8_t *U[2];
+  U[0] = U0;
+  U[1] = U1;
+  /* input chunks [c0, c1]: data bytes (ih, iw) sit at (ih + pt) Wp + pl + iw */
+  c0 = (a->pt * Wp + a->pl) / 64;
+  c1 = nin > 0 ? ((nin - 1 + a->pt) * Wp + a->pl + W - 1) / 64 : c0 - 1;
+  for (c = c0; c <= c1; c++) im[c] = 0;
+  for (r = 0; r < nin; r++) {
+    int64_t p0 = (r + a->pt) * Wp + a->pl, p;
+    for (p = p0; p < p0 + W;) { /* set bits [p, min(p0 + W, next chunk)) */
+      int64_t ch = p / 64, lo = p % 64, hi = p0 + W - ch * 64 < 64 ? p0 + W - ch * 64 : 64;
+      im[ch] |= lenmask(hi) & ~lenmask(lo);
+      p = ch * 64 + hi;
+    }
+  }
+  for (c = c0, r = 0; c <= c1; c++) {
+    io[c] = (int32_t)r;
+    r += __builtin_popcountll(im[c]);
+  }
+  for (c = 0, r = 0; c < NO; c++) {
+    __mmask64 mk = 0;
+    int i;
+    for (i = 0; i < 64; i++) {
+      int64_t fi = 64 * c + i;
+      if (fi < OH * Wp && fi % Wp < OW) mk |= (__mmask64)1 << i;
+    }
+    om[c] = mk;
+    oo[c] = (int32_t)r;
+    r += __builtin_popcountll(mk);
+  }
+  (void)ext;
+  for (t = -1; t < T; t++) {
+    if (t + 1 < T) { /* plane of the next channel first: its stores are not read in this step */
+      int64_t un = (t + 1) / nc, um = a->m0 + (t + 1) % nc;
+      const int8_t *xc = x + (un * a->C + um) * HW;
+      uint8_t *u = U[(t + 1) & 1];
+      for (c = c0; c <= c1; c++) {
+        __m512i v = _mm512_maskz_loadu_epi8(lenmask(__builtin_popcountll(im[c])), xc + io[c]);
+        _mm512_store_si512(u + 64 * c, _mm512_xor_si512(_mm512_mask_expand_epi8(zx, im[c], v), m80));
+      }
+    }
+    if (t >= 0) {
+      int64_t tn = t / nc, tm = a->m0 + t % nc;
+      const uint8_t *rb0 = U[t & 1], *rb1 = rb0 + Wp, *rb2 = rb0 + 2 * Wp;
+      int8_t *yc = y + (tn * a->M + tm) * OHW;
+      __m512i wk[3], cb = chan(a, w, b, tm, wk);
+      esdk_rq512_set_ch(q, a->mult[tm * a->qstride], a->shift[tm * a->qstride]);
+      for (f = 0; f < Fp; f += 64) {
+        __m512i c0v = cb, c1v = cb, c2v = cb, c3v = cb, out;
+        int kh;
+        ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
+          const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + f;
+          c0v = _mm512_dpbusd_epi32(c0v, _mm512_loadu_si512(u), wk[kh]);
+          c1v = _mm512_dpbusd_epi32(c1v, _mm512_loadu_si512(u + 1), wk[kh]);
+          c2v = _mm512_dpbusd_epi32(c2v, _mm512_loadu_si512(u + 2), wk[kh]);
+          c3v = _mm512_dpbusd_epi32(c3v, _mm512_loadu_si512(u + 3), wk[kh]);
+        }
+        out = _mm512_shuffle_epi8(esdk_rq512_pack4(c0v, c1v, c2v, c3v, q), p1);
+        _mm512_mask_storeu_epi8(yc + oo[f / 64], lenmask(__builtin_popcountll(om[f / 64])),
+                                _mm512_maskz_compress_epi8(om[f / 64], out));
+      }
+    }
+  }
+}
+
 T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b,
                                   int8_t *y) {
   int64_t s = a->sh, H = a->H, W = a->W, HW = H * W, OH = a->OH, OW = a->OW, OHW = OH * OW;
@@ -103,6 +186,10 @@ T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, cons
     if (T <= 0) return 1;
     plane_fill(U[0], ext, (int8_t)(a->zx ^ 0x80));
     plane_fill(U[1], ext, (int8_t)(a->zx ^ 0x80));
+    if (s == 1 && esdk_cpu_has_vbmi2()) {
+      flat_s1(a, x, w, b, y, &g, ext, &q, U[0], U[1]);
+      return 1;
+    }
     plane_put_rows(&g, x + a->m0 * HW, -a->pt, (OH - 1) * s + 3, U[0]);
     for (t = 0; t < T; t++) {
       int64_t tm = a->m0 + t % nc;

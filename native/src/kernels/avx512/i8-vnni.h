@@ -115,11 +115,42 @@ static inline T512 __m512i esdk_rq512_pack4_seq(__m512i a, __m512i b, __m512i c,
    Rows past K pack as u8 0 so they contribute nothing whatever the weight byte. */
 static inline T512 void esdk_pack_vnni(const int8_t *X, int64_t xs, int64_t K, int64_t n, int nv, uint8_t *buf) {
   const __m128i m128 = _mm_set1_epi8(-128);
+  const __m512i m512 = _mm512_set1_epi8(-128);
   int64_t g, G = (K + 3) / 4, gs = 64 * nv;
   int q;
   for (g = 0; g < G; g++) {
     uint8_t *o = buf + g * gs;
-    for (q = 0; q < nv; q++) {
+    /* 64 pixels at a time: in-lane byte / word interleaves leave the dwords of pixels
+       16L + 4j .. 16L + 4j + 3 in lane L of e[j]; a 4x4 transpose of 128-bit lanes puts
+       pixels 16L .. 16L + 15 in out vector L */
+    for (q = 0; q + 4 <= nv; q += 4) {
+      int64_t left = n - 16 * q;
+      __mmask64 mk = left >= 64 ? ~(__mmask64)0 : (left <= 0 ? 0 : (((__mmask64)1 << left) - 1));
+      __m512i r[4], a, b, c, d, e0, e1, e2, e3, t0, t1, t2, t3;
+      int i;
+      for (i = 0; i < 4; i++) {
+        int64_t k = 4 * g + i;
+        r[i] = k < K ? _mm512_xor_si512(_mm512_mask_loadu_epi8(m512, mk, X + k * xs + 16 * q), m512)
+                     : _mm512_setzero_si512();
+      }
+      a = _mm512_unpacklo_epi8(r[0], r[1]);
+      b = _mm512_unpackhi_epi8(r[0], r[1]);
+      c = _mm512_unpacklo_epi8(r[2], r[3]);
+      d = _mm512_unpackhi_epi8(r[2], r[3]);
+      e0 = _mm512_unpacklo_epi16(a, c);
+      e1 = _mm512_unpackhi_epi16(a, c);
+      e2 = _mm512_unpacklo_epi16(b, d);
+      e3 = _mm512_unpackhi_epi16(b, d);
+      t0 = _mm512_shuffle_i64x2(e0, e1, 0x44);
+      t1 = _mm512_shuffle_i64x2(e0, e1, 0xEE);
+      t2 = _mm512_shuffle_i64x2(e2, e3, 0x44);
+      t3 = _mm512_shuffle_i64x2(e2, e3, 0xEE);
+      _mm512_storeu_si512(o + 64 * q, _mm512_shuffle_i64x2(t0, t2, 0x88));
+      _mm512_storeu_si512(o + 64 * q + 64, _mm512_shuffle_i64x2(t0, t2, 0xDD));
+      _mm512_storeu_si512(o + 64 * q + 128, _mm512_shuffle_i64x2(t1, t3, 0x88));
+      _mm512_storeu_si512(o + 64 * q + 192, _mm512_shuffle_i64x2(t1, t3, 0xDD));
+    }
+    for (; q < nv; q++) {
       int64_t left = n - 16 * q;
       __mmask16 mk = left >= 16 ? (__mmask16)0xFFFF : (left <= 0 ? 0 : (__mmask16)((1u << left) - 1));
       __m128i r[4], a, b, c, d;
