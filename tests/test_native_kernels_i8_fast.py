@@ -174,6 +174,10 @@ SP_SHAPES = [
     (32, 16, 17, 19, 1),   # HW = 323: 4-tile groups (K <= 256) and a short last group
     (256, 8, 5, 60, 1),    # K = 256: largest K with 4-tile groups
     (264, 8, 3, 7, 1),     # K > 256: one tile at a time
+    # 1x4 tiles whose last 16-pixel vector holds 1-4 pixels (a 128-bit tail): 7x7, 14x14, 18
+    (40, 24, 7, 7, 2),
+    (72, 16, 14, 14, 1),
+    (8, 8, 2, 9, 1),
 ]
 
 

@@ -92,6 +92,28 @@ static inline T512 void esdk_rq512_store(__m512i acc, const esdk_rq512 *q, int8_
   _mm_mask_storeu_epi8(dst, mk, _mm512_cvtepi32_epi8(esdk_rq512_apply(acc, q)));
 }
 
+/* esdk_rq512_apply on 4 int32 lanes (tails of a pixel tile), same arithmetic */
+static inline T512 __m128i esdk_rq128_apply(__m128i acc, const esdk_rq512 *q) {
+  const __m128i z = _mm_setzero_si128(), idx = _mm_set_epi32(6, 2, 4, 0);
+  const __m128i mult = _mm512_castsi512_si128(q->mult), k64 = _mm512_castsi512_si128(q->k64);
+  const __m128i corr = _mm512_castsi512_si128(q->corr64), sh = _mm512_castsi512_si128(q->sh64);
+  __m128i v = acc, pe, po;
+  if (q->has_left) {
+    __mmask8 ov = _mm_cmpgt_epi32_mask(acc, _mm512_castsi512_si128(q->maxs));
+    __mmask8 un = _mm_cmplt_epi32_mask(acc, _mm512_castsi512_si128(q->mins));
+    v = _mm_sllv_epi32(acc, _mm512_castsi512_si128(q->left));
+    v = _mm_mask_mov_epi32(v, ov, _mm_set1_epi32(INT32_MAX));
+    v = _mm_mask_mov_epi32(v, un, _mm_set1_epi32(INT32_MIN));
+  }
+  pe = _mm_mul_epi32(v, mult);
+  po = _mm_mul_epi32(_mm_srli_epi64(v, 32), mult);
+  pe = _mm_mask_sub_epi64(_mm_add_epi64(pe, k64), _mm_cmplt_epi64_mask(pe, z), _mm_add_epi64(pe, k64), corr);
+  po = _mm_mask_sub_epi64(_mm_add_epi64(po, k64), _mm_cmplt_epi64_mask(po, z), _mm_add_epi64(po, k64), corr);
+  v = _mm_permutex2var_epi32(_mm_srav_epi64(pe, sh), idx, _mm_srav_epi64(po, sh));
+  v = _mm_min_epi32(_mm_max_epi32(v, _mm512_castsi512_si128(q->lo)), _mm512_castsi512_si128(q->hi));
+  return _mm_add_epi32(v, _mm512_castsi512_si128(q->zy));
+}
+
 /* Requantize 4 accumulator vectors into 64 int8 bytes, lane-interleaved as the saturating packs
    leave them: 128-bit lane L holds dwords 4L..4L+3 of a, then of b, c, d (4 bytes each). The
    caller reorders with one shuffle. Saturating to int16, adding zy with int16 saturation, then
