@@ -95,6 +95,11 @@ CONV_I8 = [
     (4, 4, 6, 9, 3, (1, 1), (2, 1, 0, 2), (1, 1), 4),
     (2, 2, 1, 50, 3, (1, 1), (1, 0, 1, 2), (1, 1), 2),
     (6, 6, 21, 5, 3, (1, 1), (0, 0, 0, 1), (1, 1), 6),
+    # single-band stride-2 depthwise built by byte permutes (VBMI): 14 -> 7, top pad 2, and a
+    # width whose chunks span more than 128 input bytes (row-copy path)
+    (4, 4, 14, 14, 3, (2, 2), (1, 1, 1, 1), (1, 1), 4),
+    (3, 3, 9, 20, 3, (2, 2), (2, 0, 1, 2), (1, 1), 3),
+    (2, 2, 12, 60, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),
     (17, 17, 3, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 17),
     (2, 2, 100, 97, 3, (1, 1), (1, 1, 1, 1), (1, 1), 2),
     # depthwise planes split into bands of rows (stride 2 and 1), a stride-2 map with an odd

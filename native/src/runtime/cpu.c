@@ -31,12 +31,12 @@ static int detect(void) { /* 0 none, 1 avx2+fma, 2 avx512 f/bw/vl/vnni */
   return level;
 }
 
-static int detect_vbmi2(void) { /* AVX512_VBMI2 (byte expand / compress), on top of level 2 */
+static int detect_vbmi(void) { /* on top of level 2: bit 0 AVX512_VBMI (byte permutes), bit 1 AVX512_VBMI2 */
   unsigned a, b, c, d;
   if (detect() < 2) return 0;
   __cpuid_count(7, 0, a, b, c, d);
   (void)a, (void)b, (void)d;
-  return (c >> 6) & 1;
+  return (int)(((c >> 1) & 1) | (((c >> 6) & 1) << 1));
 }
 #endif
 
@@ -69,15 +69,17 @@ static int cpu_level(void) {
 int esdk_cpu_has_avx2(void) { return cpu_level() >= 1; }
 int esdk_cpu_has_avx512(void) { return cpu_level() >= 2; }
 
-static int g_vbmi2 = -1;
-int esdk_cpu_has_vbmi2(void) {
+static int g_vbmi = -1;
+static int vbmi_bits(void) {
 #ifdef ESDK_X86
-  if (g_vbmi2 < 0) g_vbmi2 = detect_vbmi2();
-  return g_vbmi2;
+  if (g_vbmi < 0) g_vbmi = detect_vbmi();
+  return g_vbmi;
 #else
   return 0;
 #endif
 }
+int esdk_cpu_has_vbmi(void) { return vbmi_bits() & 1; }
+int esdk_cpu_has_vbmi2(void) { return (vbmi_bits() >> 1) & 1; }
 
 const esdk_isa_kernels esdk_kernels_scalar = {"scalar", 0, 0, 0, 0, 0, 0, 0};
 

@@ -86,6 +86,7 @@ void esdk_act_range(int act, float amin, float amax, float *lo, float *hi);
 const esdk_isa_kernels *esdk_select_isa(int level);
 int esdk_cpu_has_avx2(void);
 int esdk_cpu_has_avx512(void);
+int esdk_cpu_has_vbmi(void);  /* AVX512_VBMI: byte permutes (some AVX-512 kernels) */
 int esdk_cpu_has_vbmi2(void); /* AVX512_VBMI2: byte expand / compress (some AVX-512 kernels) */
 
 /* Work splitting across output channels; a serial loop without ESDK_WITH_PTHREADS. */

@@ -74,10 +74,27 @@ static T512 __m512i chan(const esdk_conv_args *a, const int8_t *w, const int32_t
    positions (the rest keep the padding byte), and each 64-output group is compressed straight
    from the register into y (columns >= OW dropped), so neither a per-row copy nor the staging
    buffer is needed. Same plane, same MACs, same requantization as run_band: bit-exact. */
-#define T512V __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi2,avx2,fma")))
+#define T512V __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx512vbmi2,avx2,fma")))
+int esdk_cpu_has_vbmi(void);
 int esdk_cpu_has_vbmi2(void);
 
-static inline __mmask64 lenmask(int64_t n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+static inline __mmask64 lenmask(int64_t n) { return n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : (((__mmask64)1 << n) - 1); }
+
+/* Output masks of single-band maps: flat output f = oh * OWp + ow is kept when ow < OW */
+static void out_masks(int64_t OH, int64_t OW, int64_t OWp, int64_t NO, __mmask64 *om, int32_t *oo) {
+  int64_t c, r;
+  for (c = 0, r = 0; c < NO; c++) {
+    __mmask64 mk = 0;
+    int i;
+    for (i = 0; i < 64; i++) {
+      int64_t fi = 64 * c + i;
+      if (fi < OH * OWp && fi % OWp < OW) mk |= (__mmask64)1 << i;
+    }
+    om[c] = mk;
+    oo[c] = (int32_t)r;
+    r += __builtin_popcountll(mk);
+  }
+}
 
 static T512V void flat_s1(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y,
                           const esdk_plane *g, int64_t ext, esdk_rq512 *q, uint8_t *U0, uint8_t *U1) {
@@ -106,17 +123,7 @@ static T512V void flat_s1(const esdk_conv_args *a, const int8_t *x, const int8_t
     io[c] = (int32_t)r;
     r += __builtin_popcountll(im[c]);
   }
-  for (c = 0, r = 0; c < NO; c++) {
-    __mmask64 mk = 0;
-    int i;
-    for (i = 0; i < 64; i++) {
-      int64_t fi = 64 * c + i;
-      if (fi < OH * Wp && fi % Wp < OW) mk |= (__mmask64)1 << i;
-    }
-    om[c] = mk;
-    oo[c] = (int32_t)r;
-    r += __builtin_popcountll(mk);
-  }
+  out_masks(OH, OW, Wp, NO, om, oo);
   (void)ext;
   for (t = -1; t < T; t++) {
     if (t + 1 < T) { /* plane of the next channel first: its stores are not read in this step */
@@ -150,6 +157,90 @@ static T512V void flat_s1(const esdk_conv_args *a, const int8_t *x, const int8_t
       }
     }
   }
+}
+
+#define S2C 64 /* plane chunks of a stride-2 single-band map built by byte permutes */
+
+/* Stride-2 single-band maps on CPUs with AVX512_VBMI + VBMI2: each 64-byte chunk of the E / O
+   half planes takes its data bytes from one 128-byte window of the channel's input through a
+   two-source byte permute (VPERMT2B) and keeps the padding byte elsewhere; outputs are
+   compressed into y as in flat_s1. Returns 0 (nothing done) when a chunk's input bytes span
+   more than 128 bytes or there are too many chunks (the row-copy path then runs). */
+static T512V int flat_s2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y,
+                         const esdk_plane *g, int64_t ext, esdk_rq512 *q, uint8_t *U0, uint8_t *U1) {
+  const __m512i p2 = plane_perm_s2(), q2 = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+  const __m512i m80 = _mm512_set1_epi8(-128), zx = _mm512_set1_epi8((int8_t)a->zx);
+  int64_t H = a->H, W = a->W, HW = H * W, OH = a->OH, OW = a->OW, OHW = OH * OW, Wp = g->Wp, Lh = g->Lh;
+  int64_t prows = (OH - 1) * 2 + 3, OWp = g->OWp, Fp = (OH * OWp + 63) / 64 * 64, NO = Fp / 64;
+  int64_t nc = a->m1 - a->m0, T = a->N * nc, t, c, f, nch = ext / 64, nb = 0;
+  uint8_t idx[S2C][64] __attribute__((aligned(64)));
+  __mmask64 im[S2C], om[FMAX / 64];
+  int32_t src[S2C], len[S2C], cid[S2C], oo[FMAX / 64];
+  uint8_t *U[2];
+  U[0] = U0;
+  U[1] = U1;
+  for (c = 0; c < nch; c++) {
+    int64_t smin = -1, smax = -1, i;
+    __mmask64 mk = 0;
+    for (i = 0; i < 64; i++) {
+      int64_t P = 64 * c + i, h = P >= Lh, loc = P - h * Lh, pr = 2 * (loc / Wp) + h, ih = pr - a->pt;
+      int64_t iw = loc % Wp - a->pl;
+      if (pr < prows && ih >= 0 && ih < H && iw >= 0 && iw < W) {
+        int64_t sp = ih * W + iw;
+        if (smin < 0) smin = sp;
+        smax = sp;
+        mk |= (__mmask64)1 << i;
+      }
+    }
+    if (!mk) continue;
+    if (nb >= S2C || smax - smin >= 128) return 0;
+    for (i = 0; i < 64; i++) {
+      int64_t P = 64 * c + i, h = P >= Lh, loc = P - h * Lh, pr = 2 * (loc / Wp) + h, ih = pr - a->pt;
+      int64_t iw = loc % Wp - a->pl;
+      idx[nb][i] = (uint8_t)(((mk >> i) & 1) ? ih * W + iw - smin : 0);
+    }
+    im[nb] = mk;
+    src[nb] = (int32_t)smin;
+    len[nb] = (int32_t)(smax - smin + 1);
+    cid[nb] = (int32_t)c;
+    nb++;
+  }
+  out_masks(OH, OW, OWp, NO, om, oo);
+  for (t = -1; t < T; t++) {
+    if (t + 1 < T) { /* plane of the next channel first */
+      int64_t un = (t + 1) / nc, um = a->m0 + (t + 1) % nc;
+      const int8_t *xc = x + (un * a->C + um) * HW;
+      uint8_t *u = U[(t + 1) & 1];
+      for (c = 0; c < nb; c++) {
+        const int8_t *p = xc + src[c];
+        __m512i lo = _mm512_maskz_loadu_epi8(lenmask(len[c]), p), hi = _mm512_maskz_loadu_epi8(lenmask(len[c] - 64), p + 64);
+        __m512i v = _mm512_permutex2var_epi8(lo, _mm512_load_si512(idx[c]), hi);
+        _mm512_store_si512(u + 64 * cid[c], _mm512_xor_si512(_mm512_mask_mov_epi8(zx, im[c], v), m80));
+      }
+    }
+    if (t >= 0) {
+      int64_t tn = t / nc, tm = a->m0 + t % nc;
+      const uint8_t *rb0 = U[t & 1], *rb1 = rb0 + Lh, *rb2 = rb0 + Wp;
+      int8_t *yc = y + (tn * a->M + tm) * OHW;
+      __m512i wk[3], cb = chan(a, w, b, tm, wk);
+      esdk_rq512_set_ch(q, a->mult[tm * a->qstride], a->shift[tm * a->qstride]);
+      for (f = 0; f < Fp; f += 64) {
+        __m512i c0v = cb, c1v = cb, c2v = cb, c3v = cb, out;
+        int kh;
+        ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
+          const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + 2 * f;
+          c0v = _mm512_dpbusd_epi32(c0v, _mm512_loadu_si512(u), wk[kh]);
+          c1v = _mm512_dpbusd_epi32(c1v, _mm512_loadu_si512(u + 2), wk[kh]);
+          c2v = _mm512_dpbusd_epi32(c2v, _mm512_loadu_si512(u + 64), wk[kh]);
+          c3v = _mm512_dpbusd_epi32(c3v, _mm512_loadu_si512(u + 66), wk[kh]);
+        }
+        out = _mm512_permutexvar_epi64(q2, _mm512_shuffle_epi8(esdk_rq512_pack4(c0v, c1v, c2v, c3v, q), p2));
+        _mm512_mask_storeu_epi8(yc + oo[f / 64], lenmask(__builtin_popcountll(om[f / 64])),
+                                _mm512_maskz_compress_epi8(om[f / 64], out));
+      }
+    }
+  }
+  return 1;
 }
 
 T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b,
@@ -190,6 +281,8 @@ T512 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, cons
       flat_s1(a, x, w, b, y, &g, ext, &q, U[0], U[1]);
       return 1;
     }
+    if (s == 2 && esdk_cpu_has_vbmi() && esdk_cpu_has_vbmi2() && flat_s2(a, x, w, b, y, &g, ext, &q, U[0], U[1]))
+      return 1;
     plane_put_rows(&g, x + a->m0 * HW, -a->pt, (OH - 1) * s + 3, U[0]);
     for (t = 0; t < T; t++) {
       int64_t tm = a->m0 + t % nc;
