@@ -2,7 +2,7 @@
    (operand strides 1 or 0); binary-i8-16-avx512.c with 8 lanes, the same exactness conditions
    (Add: left_shift <= 22 and input multipliers below 1, else decline to the scalar kernel). */
 #include "i8-avx2.h"
-#include "../../runtime/opcodes.h"
+#include "../binary-i8-simd.h"
 #if defined(__x86_64__) || defined(_M_X64)
 #include <string.h>
 
@@ -20,10 +20,7 @@ T256 int esdk_binary_i8_avx2(const esdk_binary_args *a, const int8_t *A, const i
   int add = a->kind == BIN_ADD;
   esdk_rq256 qa, qb, qo;
   const __m256i za = _mm256_set1_epi32(a->za), zb = _mm256_set1_epi32(a->zb), ls = _mm256_set1_epi32(a->left_shift);
-  if ((a->kind != BIN_ADD && a->kind != BIN_MUL) || (a->sa[5] != 0 && a->sa[5] != 1) ||
-      (a->sb[5] != 0 && a->sb[5] != 1))
-    return 0;
-  if (add && (a->left_shift > 22 || a->a_shift > 0 || a->b_shift > 0)) return 0;
+  if (!esdk_binary_i8_simd_ok(a)) return 0;
   esdk_rq256_set(&qo, a->out_mult, a->out_shift, a->zy, a->qmin, a->qmax);
   esdk_rq256_set(&qa, a->a_mult, a->a_shift, 0, -128, 127);
   esdk_rq256_set(&qb, a->b_mult, a->b_shift, 0, -128, 127);

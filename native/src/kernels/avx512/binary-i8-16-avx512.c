@@ -9,7 +9,7 @@
    parameters decline (the scalar kernel runs). Residual Adds from TFLite-style quantization use
    left_shift 20 and input multipliers below 1. */
 #include "i8-vnni.h"
-#include "../../runtime/opcodes.h"
+#include "../binary-i8-simd.h"
 #if defined(__x86_64__) || defined(_M_X64)
 
 static inline T512 __m512i ld16(const int8_t *p, int64_t stride, __mmask16 mk) {
@@ -21,10 +21,7 @@ T512 int esdk_binary_i8_avx512(const esdk_binary_args *a, const int8_t *A, const
   int add = a->kind == BIN_ADD;
   esdk_rq512 qa, qb, qo;
   __m512i za = _mm512_set1_epi32(a->za), zb = _mm512_set1_epi32(a->zb), ls = _mm512_set1_epi32(a->left_shift);
-  if ((a->kind != BIN_ADD && a->kind != BIN_MUL) || (a->sa[5] != 0 && a->sa[5] != 1) ||
-      (a->sb[5] != 0 && a->sb[5] != 1))
-    return 0;
-  if (add && (a->left_shift > 22 || a->a_shift > 0 || a->b_shift > 0)) return 0;
+  if (!esdk_binary_i8_simd_ok(a)) return 0;
   esdk_rq512_set(&qo, a->out_mult, a->out_shift, a->zy, a->qmin, a->qmax);
   esdk_rq512_set(&qa, a->a_mult, a->a_shift, 0, -128, 127);
   esdk_rq512_set(&qb, a->b_mult, a->b_shift, 0, -128, 127);
