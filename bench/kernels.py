@@ -252,8 +252,9 @@ def crossing(ratios: dict[float, float]) -> float:
     return round(best, 3)
 
 
-def table_entries(be) -> dict[str, float]:
-    """Conservative per-class break-even (the minimum over the class's shapes)."""
+def table_entries(be, default: float = 0.5) -> dict[str, float]:
+    """Conservative per-class break-even: the minimum over each pixel-count class's shapes (so a
+    layer only goes sparse where it was measured faster); "default" is the 1x1 value."""
     entries = {}
     for block, per in be.items():
         key = f"{block[0]}x{block[1]}"
@@ -262,29 +263,37 @@ def table_entries(be) -> dict[str, float]:
         entries[key] = min(large or small)
         if small:
             entries[f"{key}@hw<={SMALL_HW}"] = min(small)
-    entries["default"] = entries.get("1x1", 0.5)
+    entries["default"] = entries.get("1x1", default)
     return entries
 
 
-def write_target(target: str, entries: dict[str, float], stamp: str) -> Path:
+def write_cost_section(target: str, section: str, note: str, entries: dict[str, float]) -> Path:
+    """Replace `section` of targets/<target>.toml and the comment lines right above it by `note`
+    (comment lines) and the new entries; append both when the section is not there yet."""
     path = ROOT / "targets" / f"{target}.toml"
     text = path.read_text()
-    body = "".join(f'"{k}" = {v:.3f}\n' for k, v in entries.items())
-    head = "[cost.sparse_break_even]\n"
-    note = f"# measured {stamp} by `python bench/kernels.py --write` (1x1 conv, fp32, one thread)\n"
-    if head in text:
-        start = text.index(head)
-        rest = text[start + len(head):]
+    body = section + "\n" + "".join(f'"{k}" = {v:.3f}\n' for k, v in entries.items())
+    if section + "\n" in text:
+        start = text.index(section + "\n")
+        rest = text[start + len(section) + 1:]
         # the next section starts at its header, or at the comment lines right above it
         m = re.search(r"^(?:#[^\n]*\n)*\[", rest, re.M)
         tail = rest[m.start():] if m else ""
-        pre = text[:start]
-        pre = re.sub(r"# measured [^\n]*bench/kernels.py[^\n]*\n$", "", pre)
-        text = pre + note + head + body + ("\n" + tail if tail else "")
+        pre = re.sub(r"(?:^#[^\n]*\n)+\Z", "", text[:start], flags=re.M)
+        text = pre + note + body + ("\n" + tail if tail else "")
     else:
-        text = text.rstrip() + "\n\n" + note + head + body
+        text = text.rstrip() + "\n\n" + note + body
     path.write_text(text)
     return path
+
+
+def write_target(target: str, entries: dict[str, float], stamp: str) -> Path:
+    note = ("# Kernel choice for sparse-capable layers (1x1 conv, fully connected): a layer runs the\n"
+            "# block-CSR kernel when its weight density is at or below the break-even density for its\n"
+            "# block shape; otherwise it stays dense. Values are the density at which the sparse kernel\n"
+            "# took as long as the dense one, measured by bench/kernels.py on this machine class.\n"
+            f"# measured {stamp} by `python bench/kernels.py --write` (1x1 conv, fp32, one thread)\n")
+    return write_cost_section(target, "[cost.sparse_break_even]", note, entries)
 
 
 def main() -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import re
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from edge_sdk.artifact.writer import GRAPH_INPUT, GRAPH_OUTPUT, ArtifactBuilder 
 from edge_sdk.benchmark import interleaved  # noqa: E402
 from edge_sdk.compile import bcsr  # noqa: E402
 from edge_sdk.quant import fixedpoint as fp  # noqa: E402
-from kernels import SHAPES_1X1, SMALL_HW, crossing  # noqa: E402
+from kernels import SHAPES_1X1, crossing, table_entries, write_cost_section  # noqa: E402
 
 # the small-K shapes of MobileNetV1 too: at 10% they are bound by requantization, not MACs
 SHAPES = [(32, 64, 112, 112), (64, 128, 56, 56)] + SHAPES_1X1
@@ -83,42 +82,13 @@ def sweep(rng, runs):
     return out
 
 
-def entries(be) -> dict[str, float]:
-    """The minimum over each pixel-count class's shapes (so a layer only goes sparse where it
-    was measured faster); "default" is the 1x1 value (the other block shapes)."""
-    e = {}
-    for block, per in be.items():
-        key = f"{block[0]}x{block[1]}"
-        large = [v[0] for s, v in per.items() if s[2] * s[3] > SMALL_HW]
-        small = [v[0] for s, v in per.items() if s[2] * s[3] <= SMALL_HW]
-        e[key] = min(large or small)
-        if small:
-            e[f"{key}@hw<={SMALL_HW}"] = min(small)
-    e["default"] = e.get("1x1", 0.05)
-    return e
-
-
 def write_target(target: str, table: dict[str, float], stamp: str) -> Path:
-    """Replace the [cost.sparse_break_even_i8] section (and the comment lines right above it)."""
-    path = ROOT / "targets" / f"{target}.toml"
-    text = path.read_text()
     note = (f"# int8 SPARSE_CONV1X1 (AVX-512 VNNI kernels), compared with the density of nonzero BLOCKS.\n"
             f"# With this table present the compiler re-encodes unstructured int8 1x1 weights as 1x4 blocks\n"
             f"# (VPDPBUSD consumes 4 input channels per lane; see edge_sdk/compile/lower.py sparse_choice).\n"
             f"# measured {stamp} by `python bench/kernels_i8.py --write` (one-op int8 artifacts, MobileNetV1\n"
             f"# 1x1 shapes, one thread; minimum over the shapes of each pixel-count class)\n")
-    body = SECTION + "\n" + "".join(f'"{k}" = {v:.3f}\n' for k, v in table.items())
-    if SECTION in text:
-        start = text.index(SECTION)
-        rest = text[start + len(SECTION):]
-        m = re.search(r"^\[", rest, re.M)
-        tail = rest[m.start():] if m else ""
-        pre = re.sub(r"(\n#[^\n]*)+\n$", "\n", text[:start])
-        text = pre + note + body + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip() + "\n\n" + note + body
-    path.write_text(text)
-    return path
+    return write_cost_section(target, SECTION, note, table)
 
 
 def main() -> int:
@@ -131,7 +101,7 @@ def main() -> int:
     probe = session(rng, 8, 8, 4, 4)
     print(f"int8 sparse 1x1 / dense 1x1 time by block density (kernels: {probe.isa}):", flush=True)
     be = sweep(rng, args.runs)
-    table = entries(be)
+    table = table_entries(be, default=0.05)
     stamp = datetime.date.today().isoformat()
     print("| key | break-even block density |\n|---|---|")
     for k, v in table.items():
