@@ -24,36 +24,36 @@
 #define UMAX 24576 /* padded u8 plane of one band */
 #define FMAX 8192  /* flat outputs of one band (staging) */
 
+/* 64 flat outputs from f on, in output order: stride s (1 or 2) over a band whose kernel rows
+   start at r0, r1, r2; perm is plane_perm_s1() or plane_perm_s2() to match s. One VPDPBUSD per
+   kernel row and 16 outputs (stride 1: 4 interleaved groups at byte offsets 0-3; stride 2: two
+   at offsets 0 and 2 from each of two 64-byte halves, then a qword permute). */
+static inline T512 __m512i tile64(int s, const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, int64_t f,
+                                  const __m512i wk[3], __m512i cb, const esdk_rq512 *q, __m512i perm) {
+  __m512i c0 = cb, c1 = cb, c2 = cb, c3 = cb, out;
+  const int64_t o2 = s == 1 ? 2 : 64, o3 = s == 1 ? 3 : 66;
+  int kh;
+  ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
+    const uint8_t *u = (kh == 0 ? r0 : kh == 1 ? r1 : r2) + s * f;
+    c0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(u), wk[kh]);
+    c1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(u + s), wk[kh]);
+    c2 = _mm512_dpbusd_epi32(c2, _mm512_loadu_si512(u + o2), wk[kh]);
+    c3 = _mm512_dpbusd_epi32(c3, _mm512_loadu_si512(u + o3), wk[kh]);
+  }
+  out = _mm512_shuffle_epi8(esdk_rq512_pack4(c0, c1, c2, c3, q), perm);
+  return s == 1 ? out : _mm512_permutexvar_epi64(_mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0), out);
+}
+
 /* flat outputs [0, Fp) of one band into the staging buffer tb */
 static T512 void run_band(const esdk_plane *g, const uint8_t *U, int64_t Fp, const __m512i wk[3], __m512i cb,
                           const esdk_rq512 *q, int8_t *tb) {
-  const __m512i p1 = plane_perm_s1(), p2 = plane_perm_s2(), q2 = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+  const __m512i perm = g->s == 1 ? plane_perm_s1() : plane_perm_s2();
   const uint8_t *rb0 = U, *rb1 = g->s == 1 ? U + g->Wp : U + g->Lh, *rb2 = g->s == 1 ? U + 2 * g->Wp : U + g->Wp;
   int64_t f;
-  for (f = 0; f < Fp; f += 64) {
-    __m512i c0 = cb, c1 = cb, c2 = cb, c3 = cb, out;
-    int kh;
-    if (g->s == 1) {
-      ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
-        const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + f;
-        c0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(u), wk[kh]);
-        c1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(u + 1), wk[kh]);
-        c2 = _mm512_dpbusd_epi32(c2, _mm512_loadu_si512(u + 2), wk[kh]);
-        c3 = _mm512_dpbusd_epi32(c3, _mm512_loadu_si512(u + 3), wk[kh]);
-      }
-      out = _mm512_shuffle_epi8(esdk_rq512_pack4(c0, c1, c2, c3, q), p1);
-    } else {
-      ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
-        const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + 2 * f;
-        c0 = _mm512_dpbusd_epi32(c0, _mm512_loadu_si512(u), wk[kh]);
-        c1 = _mm512_dpbusd_epi32(c1, _mm512_loadu_si512(u + 2), wk[kh]);
-        c2 = _mm512_dpbusd_epi32(c2, _mm512_loadu_si512(u + 64), wk[kh]);
-        c3 = _mm512_dpbusd_epi32(c3, _mm512_loadu_si512(u + 66), wk[kh]);
-      }
-      out = _mm512_permutexvar_epi64(q2, _mm512_shuffle_epi8(esdk_rq512_pack4(c0, c1, c2, c3, q), p2));
-    }
-    _mm512_store_si512(tb + f, out);
-  }
+  if (g->s == 1)
+    for (f = 0; f < Fp; f += 64) _mm512_store_si512(tb + f, tile64(1, rb0, rb1, rb2, f, wk, cb, q, perm));
+  else
+    for (f = 0; f < Fp; f += 64) _mm512_store_si512(tb + f, tile64(2, rb0, rb1, rb2, f, wk, cb, q, perm));
 }
 
 /* channel constants: the 3 weight dwords (w0, w1, w2, 0) per kernel row and the corrected bias */
@@ -142,16 +142,7 @@ static T512V void flat_s1(const esdk_conv_args *a, const int8_t *x, const int8_t
       __m512i wk[3], cb = chan(a, w, b, tm, wk);
       esdk_rq512_set_ch(q, a->mult[tm * a->qstride], a->shift[tm * a->qstride]);
       for (f = 0; f < Fp; f += 64) {
-        __m512i c0v = cb, c1v = cb, c2v = cb, c3v = cb, out;
-        int kh;
-        ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
-          const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + f;
-          c0v = _mm512_dpbusd_epi32(c0v, _mm512_loadu_si512(u), wk[kh]);
-          c1v = _mm512_dpbusd_epi32(c1v, _mm512_loadu_si512(u + 1), wk[kh]);
-          c2v = _mm512_dpbusd_epi32(c2v, _mm512_loadu_si512(u + 2), wk[kh]);
-          c3v = _mm512_dpbusd_epi32(c3v, _mm512_loadu_si512(u + 3), wk[kh]);
-        }
-        out = _mm512_shuffle_epi8(esdk_rq512_pack4(c0v, c1v, c2v, c3v, q), p1);
+        __m512i out = tile64(1, rb0, rb1, rb2, f, wk, cb, q, p1);
         _mm512_mask_storeu_epi8(yc + oo[f / 64], lenmask(__builtin_popcountll(om[f / 64])),
                                 _mm512_maskz_compress_epi8(om[f / 64], out));
       }
@@ -168,7 +159,7 @@ static T512V void flat_s1(const esdk_conv_args *a, const int8_t *x, const int8_t
    more than 128 bytes or there are too many chunks (the row-copy path then runs). */
 static T512V int flat_s2(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y,
                          const esdk_plane *g, int64_t ext, esdk_rq512 *q, uint8_t *U0, uint8_t *U1) {
-  const __m512i p2 = plane_perm_s2(), q2 = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+  const __m512i p2 = plane_perm_s2();
   const __m512i m80 = _mm512_set1_epi8(-128), zx = _mm512_set1_epi8((int8_t)a->zx);
   int64_t H = a->H, W = a->W, HW = H * W, OH = a->OH, OW = a->OW, OHW = OH * OW, Wp = g->Wp, Lh = g->Lh;
   int64_t prows = (OH - 1) * 2 + 3, OWp = g->OWp, Fp = (OH * OWp + 63) / 64 * 64, NO = Fp / 64;
@@ -225,16 +216,7 @@ static T512V int flat_s2(const esdk_conv_args *a, const int8_t *x, const int8_t 
       __m512i wk[3], cb = chan(a, w, b, tm, wk);
       esdk_rq512_set_ch(q, a->mult[tm * a->qstride], a->shift[tm * a->qstride]);
       for (f = 0; f < Fp; f += 64) {
-        __m512i c0v = cb, c1v = cb, c2v = cb, c3v = cb, out;
-        int kh;
-        ESDK_UNROLL for (kh = 0; kh < 3; kh++) {
-          const uint8_t *u = (kh == 0 ? rb0 : kh == 1 ? rb1 : rb2) + 2 * f;
-          c0v = _mm512_dpbusd_epi32(c0v, _mm512_loadu_si512(u), wk[kh]);
-          c1v = _mm512_dpbusd_epi32(c1v, _mm512_loadu_si512(u + 2), wk[kh]);
-          c2v = _mm512_dpbusd_epi32(c2v, _mm512_loadu_si512(u + 64), wk[kh]);
-          c3v = _mm512_dpbusd_epi32(c3v, _mm512_loadu_si512(u + 66), wk[kh]);
-        }
-        out = _mm512_permutexvar_epi64(q2, _mm512_shuffle_epi8(esdk_rq512_pack4(c0v, c1v, c2v, c3v, q), p2));
+        __m512i out = tile64(2, rb0, rb1, rb2, f, wk, cb, q, p2);
         _mm512_mask_storeu_epi8(yc + oo[f / 64], lenmask(__builtin_popcountll(om[f / 64])),
                                 _mm512_maskz_compress_epi8(om[f / 64], out));
       }
