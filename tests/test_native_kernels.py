@@ -225,6 +225,23 @@ def test_fc_i8(isa, B, K, M):
     exact(ref, g.run(isa)[0])
 
 
+def check_conv_f32(case, seed, isa, threads):
+    """One fp32 CONV2D (bias, clamp to [-1, 2]) of `case` = (C, M, H, W, KH, KW, stride, pads, dil,
+    group) at this ISA level and thread count, against conv_ref in float64."""
+    C, M, H, W, KH, KW, stride, pads, dil, group = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1 + seed % 2, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((M, C // group, KH, KW)).astype(np.float32)
+    b = rng.standard_normal(M).astype(np.float32)
+    ref = np.clip(conv_ref(x, w, b, stride, pads, dil, group), -1.0, 2.0)
+    g = Graph()
+    xi, wi, bi = g.input("x", x), g.const("w", w), g.const("b", b)
+    yi = g.output("y", "float32", ref.shape)
+    g.op("CONV2D", [xi, wi, bi], [yi], stride_h=stride[0], stride_w=stride[1], pad_t=pads[0], pad_l=pads[1],
+         pad_b=pads[2], pad_r=pads[3], dil_h=dil[0], dil_w=dil[1], group=group, act=2, act_min=-1.0, act_max=2.0)
+    close(ref, g.run(isa, threads)[0])
+
+
 def make_bcsr(rng, rows, cols, br, bc, density, dtype):
     """Random block-CSR; forces the first block row empty when there are several rows."""
     nbr, nbc = rows // br, cols // bc

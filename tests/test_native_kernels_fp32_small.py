@@ -16,7 +16,7 @@ from native_harness import Graph, ISAS, lib  # noqa: E402
 if lib is None:
     pytest.skip("native runtime not built", allow_module_level=True)
 
-from test_native_kernels import close, conv_ref, make_bcsr  # noqa: E402
+from test_native_kernels import check_conv_f32, close, conv_ref, make_bcsr  # noqa: E402
 
 ISA = list(ISAS)
 
@@ -65,18 +65,7 @@ CONV = [
 @pytest.mark.parametrize("case", range(len(CONV)))
 @pytest.mark.parametrize("threads", [1, 2])
 def test_conv_small(isa, case, threads):
-    C, M, H, W, KH, KW, stride, pads, dil, group = CONV[case]
-    rng = np.random.default_rng(300 + case)
-    x = rng.standard_normal((1 + case % 2, C, H, W)).astype(np.float32)
-    w = rng.standard_normal((M, C // group, KH, KW)).astype(np.float32)
-    b = rng.standard_normal(M).astype(np.float32)
-    ref = np.clip(conv_ref(x, w, b, stride, pads, dil, group), -1.0, 2.0)
-    g = Graph()
-    xi, wi, bi = g.input("x", x), g.const("w", w), g.const("b", b)
-    yi = g.output("y", "float32", ref.shape)
-    g.op("CONV2D", [xi, wi, bi], [yi], stride_h=stride[0], stride_w=stride[1], pad_t=pads[0], pad_l=pads[1],
-         pad_b=pads[2], pad_r=pads[3], dil_h=dil[0], dil_w=dil[1], group=group, act=2, act_min=-1.0, act_max=2.0)
-    close(ref, g.run(isa, threads)[0])
+    check_conv_f32(CONV[case], 300 + case, isa, threads)  # batch 1 + case % 2
 
 
 # P: 1, 15, 16, 17, 127, 128, 129, 196 / 176 / 208 (one tile of up to 13 vectors), 209 / 257 (3 tiles), 784
