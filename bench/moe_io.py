@@ -131,15 +131,13 @@ def median_run(name: str, rs: list) -> dict:
 def routing_trace(art: Path, prompt: str, tokens: int):
     """(expert keys layer * n_experts + e in use order over the greedy run, bytes per cache slot)"""
     from edge_sdk import Generator
+    from edge_sdk.moe.trace import routing_keys
 
     g = Generator(art, mode="mmap")
     ids = g.encode(prompt)
     toks = g.generate(ids, tokens).tokens
     g.reset()
-    keys = []
-    for t in ids + toks[:-1]:
-        g.step(t)
-        keys += [layer * g.n_experts + int(e) for layer, row in enumerate(g.routing()) for e in row]
+    keys = routing_keys(g, ids + toks[:-1])
     per = g.expert_bytes + 12  # as esdk_moe_cache_init counts a slot
     g.close()
     return keys, per
@@ -147,17 +145,9 @@ def routing_trace(art: Path, prompt: str, tokens: int):
 
 def belady(keys: list, slots: int) -> float:
     """reuse under Belady's MIN: evict the expert needed farthest in the future"""
-    nxt, last = [0] * len(keys), {}
-    for i in range(len(keys) - 1, -1, -1):
-        nxt[i], last[keys[i]] = last.get(keys[i], 1 << 60), i
-    cache, hits = {}, 0
-    for i, k in enumerate(keys):
-        if k in cache:
-            hits += 1
-        elif len(cache) >= slots:
-            del cache[max(cache, key=cache.get)]
-        cache[k] = nxt[i]
-    return hits / len(keys)
+    from edge_sdk.moe.trace import belady_hits
+
+    return belady_hits(keys, slots) / len(keys)
 
 
 def belady_bounds(art: Path, prompt: str, tokens: int, cache_bytes: list) -> dict:

@@ -21,6 +21,7 @@ from edge_sdk import Generator  # noqa: E402
 from edge_sdk.errors import EdgeSdkError  # noqa: E402
 from edge_sdk.moe.export import export_dir  # noqa: E402
 from edge_sdk.moe.hf import read_safetensors  # noqa: E402
+from edge_sdk.moe.trace import belady_hits, routing_keys  # noqa: E402
 from models.moe_lm import build, model_from_config  # noqa: E402
 
 PROMPT = list(b"def main():\n    ")
@@ -93,21 +94,6 @@ def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, name):
                 assert st["evictions"] == 0 and st["reads"] <= total, key
 
 
-def _belady(keys, slots):
-    """routed-expert uses served without a read under Belady's MIN (evict the farthest next use)"""
-    nxt, last = [0] * len(keys), {}
-    for i in range(len(keys) - 1, -1, -1):
-        nxt[i], last[keys[i]] = last.get(keys[i], 1 << 60), i
-    cache, hits = {}, 0
-    for i, k in enumerate(keys):
-        if k in cache:
-            hits += 1
-        elif len(cache) >= slots:
-            del cache[max(cache, key=cache.get)]
-        cache[k] = nxt[i]
-    return hits
-
-
 @pytest.mark.parametrize("policy", ["lru", "lfu"])
 def test_reuse_accounting_against_belady(tiny, policy):
     """Without guesses (pre-attention router, lookahead 0) every read is for an expert the token
@@ -116,10 +102,7 @@ def test_reuse_accounting_against_belady(tiny, policy):
     ref = Generator(tiny["pre"], mode="resident")
     toks = ref.generate(PROMPT, 20).tokens
     ref.reset()
-    keys = []
-    for t in PROMPT + toks[:-1]:
-        ref.step(t)
-        keys += [layer * ref.n_experts + int(e) for layer, row in enumerate(ref.routing()) for e in row]
+    keys = routing_keys(ref, PROMPT + toks[:-1])
     per = ref.expert_bytes / 2**20
     for slots in (ref.top_k + 1, ref.n_layers * ref.n_experts // 3):
         with Generator(tiny["pre"], expert_cache_mb=(slots + 0.5) * per, policy=policy, lookahead=0) as g:
@@ -127,7 +110,7 @@ def test_reuse_accounting_against_belady(tiny, policy):
         st = r.stats
         assert r.tokens == toks and st["expert_uses"] == len(keys)
         assert st["reads"] == st["expert_uses"] - st["reused"], (slots, st)
-        assert 0 < st["reused"] <= _belady(keys, slots), (slots, st["reused"], _belady(keys, slots))
+        assert 0 < st["reused"] <= belady_hits(keys, slots), (slots, st["reused"], belady_hits(keys, slots))
 
 
 def test_mmap_and_no_prefetch_match(tiny):
