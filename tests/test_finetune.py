@@ -59,6 +59,18 @@ def make(update, data, **kw):
                 calibration=(xs[:8], ys[:8]), **kw)
 
 
+def steps_match_reference(p, tr, xs, ys, n):
+    """n training steps of Trainer `tr` on plan `p`, each checked bit for bit against the numpy
+    reference step run on a copy of the same arena: the loss and every updated parameter."""
+    off, size = p.arena.params_off, p.arena.params_bytes
+    for i in range(n):
+        tr.forward(xs[i])
+        arena = tr.arena().copy()
+        loss_ref = ref_step(p, arena, int(ys[i]), tr.steps_done)
+        assert np.float32(tr.step(xs[i], ys[i])) == np.float32(loss_ref)
+        assert tr.params() == arena[off:off + size].tobytes(), f"step {i}: parameters differ from the reference"
+
+
 @pytest.mark.parametrize("update,rounding,backward", [
     ("full", "stochastic", "fp32"), ("full", "nearest", "fp32"), ("last:2", "stochastic", "fp32"),
     ("bias", "nearest", "fp32"), ("sparse", "stochastic", "fp32"),
@@ -69,16 +81,8 @@ def make(update, data, **kw):
 def test_native_step_bit_exact_with_reference(update, rounding, backward, data):
     p = make(update, data, rounding=rounding, lr=0.2, backward=backward)
     tr = Trainer(p)
-    xs, ys = data
-    off, size = p.arena.params_off, p.arena.params_bytes
     start = tr.params()
-    for i in range(6):
-        tr.forward(xs[i])
-        arena = tr.arena().copy()
-        loss_ref = ref_step(p, arena, int(ys[i]), tr.steps_done)
-        loss = tr.step(xs[i], ys[i])
-        assert np.float32(loss) == np.float32(loss_ref)
-        assert tr.params() == arena[off:off + size].tobytes(), f"step {i}: parameters differ from the reference"
+    steps_match_reference(p, tr, *data, 6)
     assert tr.params() != start  # something was learned
 
 
@@ -226,12 +230,6 @@ def test_fc_gradient_fan_out_bit_exact(backward, data):
     p = plan(art, target="host", update="full", lr=0.2, calibration=(xs[:8], ys[:8]), backward=backward)
     assert any(s.kind == "FC" and s.acc and s.acc[0] for s in p.prog.steps)
     tr = Trainer(p)
-    off, size = p.arena.params_off, p.arena.params_bytes
     start = tr.params()
-    for i in range(6):
-        tr.forward(xs[i])
-        arena = tr.arena().copy()
-        loss_ref = ref_step(p, arena, int(ys[i]), tr.steps_done)
-        assert np.float32(tr.step(xs[i], ys[i])) == np.float32(loss_ref)
-        assert tr.params() == arena[off:off + size].tobytes(), f"step {i}: parameters differ from the reference"
+    steps_match_reference(p, tr, xs, ys, 6)
     assert tr.params() != start

@@ -6,8 +6,8 @@ import pytest
 
 from edge_sdk.finetune import Trainer, plan
 from edge_sdk.finetune.reference import F, pool_grad
-from edge_sdk.finetune.reference import step as ref_step
 from edge_sdk.ir.graph import Graph, Node, Tensor
+from tests.test_finetune import steps_match_reference
 
 NOACT = dict(act="none", act_min=float("-inf"), act_max=float("inf"))
 
@@ -64,16 +64,11 @@ def test_training_through_pools_bit_exact_with_reference(backward, data):
     assert "MAXPOOL" in kinds and "AVGPOOL" in kinds
     assert {l["name"] for l in p.report["layers"]} >= {"c1", "c2"}  # the layers before each pool are trained
     tr = Trainer(p)
-    off, size = p.arena.params_off, p.arena.params_bytes
+    off = p.arena.params_off
     start = tr.params()
     rows_c1 = next(p.arena.slots[li] for li, u in enumerate(p.prog.layers)
                    if p.kg.tensors[p.kg.ops[u.op].outputs[0]].name == "c1")
-    for i in range(6):
-        tr.forward(xs[i])
-        arena = tr.arena().copy()
-        loss_ref = ref_step(p, arena, int(ys[i]), tr.steps_done)
-        assert np.float32(tr.step(xs[i], ys[i])) == np.float32(loss_ref)
-        assert tr.params() == arena[off:off + size].tobytes(), f"step {i}: parameters differ from the reference"
+    steps_match_reference(p, tr, xs, ys, 6)
     now = np.frombuffer(tr.params(), np.uint8)
     first = rows_c1.weight_off - off
     assert not np.array_equal(now[first:first + rows_c1.weight_bytes],
