@@ -356,3 +356,69 @@ def test_int8_unstructured_reencoded_1x4(tmp_path):
     for isa in ISA:
         for a, b in zip(outs["scalar"], outs[isa]):
             assert np.array_equal(a, b), isa
+
+
+# ---------------------------------------------------------------------------------------
+# Requantization at its rounding boundaries: the vector kernels rewrite TFLite's two-step
+# rounding (SRDHM, then RDBPOT) as one 64-bit rounding with a sign term, in two forms (e >= 1
+# without a left shift, and the general one). Each output channel gets its own shift (left
+# shifts, e = 0 .. 31) and a bias that puts the channel's 256 accumulators (bias + x, x over
+# every int8 value) across a point where the final rounding changes (a half-way point of
+# either sign), or at the int32 limits.
+def boundary_channels(rng):
+    shifts = [2, 1, 0, 0] + [-e for e in range(1, 32)] + [-e for e in rng.integers(1, 14, size=13)]
+    mult, bias = [], []
+    for i, s in enumerate(shifts):
+        m = int(rng.integers(1 << 30, 1 << 31))
+        if i % 5 == 0:
+            m = (m >> 12) << 12  # multipliers with trailing zero bits
+        S = 31 - s  # value = acc * m / 2^S (before the clamp)
+        reach = int(min(100, 0.9 * 2.0**31 * m / 2.0**S))  # |value| an int32 accumulator can give
+        j = (int(rng.integers(-reach, reach + 1)) if reach else 0) + (0.5 if i % 3 else -0.5)
+        if i % 7 == 3:
+            a = (2**31 - 200) * (1 if i % 2 else -1)
+        else:
+            a = int(round(j * 2.0**S / m))
+        bias.append(int(np.clip(a, -(2**31) + 200, 2**31 - 200)))
+        mult.append(m)
+    return np.array(mult, np.int32), np.array(shifts, np.int32), np.array(bias, np.int32)
+
+
+@pytest.mark.parametrize("op", ["conv1x1", "sparse1x4", "dwconv3x3"])
+def test_requant_rounding_boundaries_i8_fast(op):
+    rng = np.random.default_rng({"conv1x1": 1, "sparse1x4": 2, "dwconv3x3": 3}[op])
+    zy = int(rng.integers(-20, 20))
+    mult, shift, b = boundary_channels(rng)
+    M = mult.size
+    xs = np.arange(-128, 128, dtype=np.int8)
+    g = Graph()
+    if op == "dwconv3x3":  # center tap 1: acc = b + x, one 16x16 map per channel
+        x = np.stack([rng.permutation(xs) for _ in range(M)]).reshape(1, M, 16, 16)
+        w = np.zeros((M, 1, 3, 3), np.int8)
+        w[:, 0, 1, 1] = 1
+        acc = x.astype(np.int64) + b.reshape(1, -1, 1, 1)
+        xi = g.input("x", x, scale=0.05, zp=0)
+        ins = [xi, g.const("w", w, scale=0.01), g.const("b", b), g.const("mult", mult), g.const("shift", shift)]
+        yi = g.output("y", "int8", acc.shape, scale=0.1, zp=zy)
+        g.op("CONV2D", ins, [yi], stride_h=1, stride_w=1, pad_t=1, pad_l=1, pad_b=1, pad_r=1, dil_h=1, dil_w=1,
+             group=M, qmin=-128, qmax=127)
+    else:  # 4 input channels, only the first weighted: acc = b + x[0]
+        x = np.stack([xs] + [rng.permutation(xs) for _ in range(3)]).reshape(1, 4, 16, 16)
+        acc = x[:, :1].astype(np.int64) + b.reshape(1, -1, 1, 1)
+        xi = g.input("x", x, scale=0.05, zp=0)
+        yi = g.output("y", "int8", acc.shape, scale=0.1, zp=zy)
+        if op == "conv1x1":
+            w = np.zeros((M, 4, 1, 1), np.int8)
+            w[:, 0] = 1
+            ins = [xi, g.const("w", w, scale=0.01), g.const("b", b), g.const("mult", mult), g.const("shift", shift)]
+            g.op("CONV2D", ins, [yi], stride_h=1, stride_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0, dil_h=1,
+                 dil_w=1, group=1, qmin=-128, qmax=127)
+        else:
+            vals = np.tile(np.array([1, 0, 0, 0], np.int8), M)
+            ins = [xi, g.const("v", vals, scale=0.01), g.const("rp", np.arange(M + 1, dtype=np.uint32)),
+                   g.const("ci", np.zeros(M, np.uint32)), g.const("b", b), g.const("m", mult), g.const("s", shift)]
+            g.op("SPARSE_CONV1X1", ins, [yi], block_r=1, block_c=4, rows=M, cols=4)
+    ref = fp.requantize(acc, mult.reshape(1, -1, 1, 1), shift.reshape(1, -1, 1, 1), zy, -128, 127)
+    # the boundaries are really crossed: most channels take more than one output value
+    assert np.mean([np.unique(ref[0, m]).size > 1 for m in range(M)]) > 0.5
+    run_all(g, ref)

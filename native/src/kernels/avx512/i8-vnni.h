@@ -15,8 +15,10 @@
 /* Broadcast requantization constants of one output channel. */
 typedef struct {
   __m512i mult, left, maxs, mins, k64, corr64, sh64, lo, hi, zy;
+  __m512i sh64o; /* e - 1: the odd lanes' shift, which leaves their result in the high dword */
   __m512i zy16, lo8, hi8; /* for esdk_rq512_pack4: zy as int16 lanes, qmin / qmax as int8 lanes */
   int has_left; /* shift > 0: the saturating left shift is needed (rare: multipliers >= 1) */
+  int general;  /* has_left or e = 0: the permute form of esdk_rq512_mbqm (see there) */
 } esdk_rq512;
 
 /* the output channel's multiplier and shift (the rest of q stays as esdk_rq512_set left it) */
@@ -35,6 +37,8 @@ static inline T512 void esdk_rq512_set_ch(esdk_rq512 *q, int32_t mult, int32_t s
   q->k64 = _mm512_set1_epi64(((int64_t)1 << 30) + (right ? ((int64_t)1 << (30 + right)) : 0));
   q->corr64 = _mm512_set1_epi64(right ? (int64_t)1 << 31 : 0);
   q->sh64 = _mm512_set1_epi64(31 + right);
+  q->sh64o = _mm512_set1_epi64(right ? right - 1 : 0);
+  q->general = left > 0 || right == 0;
 }
 
 static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
@@ -65,6 +69,18 @@ static inline T512 __m512i esdk_rq512_mbqm(__m512i acc, const esdk_rq512 *q) {
   const __m512i z = _mm512_setzero_si512();
   const __m512i idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
   __m512i v = acc, pe, po;
+  if (!q->general) {
+    /* e >= 1, no left shift (every MobileNet layer): the same rounding with cheaper operations
+       (measured ~1.4x faster alone on Zen 4). The odd lanes are sign-extended by one arithmetic
+       shift; [p < 0] * 2^31 is (v & 2^31) on the qword whose low dword is v (mult >= 0, so p and
+       v have the same sign, and p = 0 needs no correction); the odd lanes shift by e - 1 only, which
+       puts floor(X / 2^(31+e)) in their high dword (nested floors), so one blend gathers. */
+    const __m512i s31 = _mm512_set1_epi64((int64_t)1 << 31);
+    __m512i vo = _mm512_srai_epi64(acc, 32);
+    pe = _mm512_sub_epi64(_mm512_add_epi64(_mm512_mul_epi32(acc, q->mult), q->k64), _mm512_and_si512(acc, s31));
+    po = _mm512_sub_epi64(_mm512_add_epi64(_mm512_mul_epi32(vo, q->mult), q->k64), _mm512_and_si512(vo, s31));
+    return _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(pe, q->sh64), _mm512_srav_epi64(po, q->sh64o));
+  }
   if (q->has_left) {
     __mmask16 ov = _mm512_cmpgt_epi32_mask(acc, q->maxs), un = _mm512_cmplt_epi32_mask(acc, q->mins);
     v = _mm512_sllv_epi32(acc, q->left);
@@ -98,6 +114,14 @@ static inline T512 __m128i esdk_rq128_apply(__m128i acc, const esdk_rq512 *q) {
   const __m128i mult = _mm512_castsi512_si128(q->mult), k64 = _mm512_castsi512_si128(q->k64);
   const __m128i corr = _mm512_castsi512_si128(q->corr64), sh = _mm512_castsi512_si128(q->sh64);
   __m128i v = acc, pe, po;
+  if (!q->general) { /* as in esdk_rq512_mbqm */
+    const __m128i s31 = _mm_set1_epi64x((int64_t)1 << 31), vo = _mm_srai_epi64(acc, 32);
+    pe = _mm_sub_epi64(_mm_add_epi64(_mm_mul_epi32(acc, mult), k64), _mm_and_si128(acc, s31));
+    po = _mm_sub_epi64(_mm_add_epi64(_mm_mul_epi32(vo, mult), k64), _mm_and_si128(vo, s31));
+    v = _mm_mask_blend_epi32(0xA, _mm_srav_epi64(pe, sh), _mm_srav_epi64(po, _mm512_castsi512_si128(q->sh64o)));
+    v = _mm_min_epi32(_mm_max_epi32(v, _mm512_castsi512_si128(q->lo)), _mm512_castsi512_si128(q->hi));
+    return _mm_add_epi32(v, _mm512_castsi512_si128(q->zy));
+  }
   if (q->has_left) {
     __mmask8 ov = _mm_cmpgt_epi32_mask(acc, _mm512_castsi512_si128(q->maxs));
     __mmask8 un = _mm_cmplt_epi32_mask(acc, _mm512_castsi512_si128(q->mins));
