@@ -132,6 +132,14 @@ def export(model: str | Path | Graph, sparsity: float = 0.0, pattern: str = "uns
         sp_report = sparsify(graph, sparsity, pattern=pattern, allocation=allocation,
                              keep_dense=set(keep_dense) if keep_dense is not None else None, method=method,
                              calibration=samples or None, permute=permute)
+        if quantize == "int8" and permute and sparsity > 0 and pattern == "unstructured":
+            from .sparsity.permute import group_input_channels
+
+            grouped = group_input_channels(graph, 4)
+            if grouped:
+                before, after = sum(g[1] for g in grouped), sum(g[2] for g in grouped)
+                sp_report.notes.append(f"input channels of {len(grouped)} sparse 1x1 layer(s) reordered into "
+                                       f"4-channel groups: {before} -> {after} nonempty 1x4 blocks")
     pruned_float = copy.deepcopy(graph)
 
     q_report = None

@@ -372,6 +372,37 @@ def test_block_pruning_with_permutation_keeps_function_and_more_magnitude():
             np.testing.assert_allclose(a[k], b[k], atol=1e-5, rtol=0)
 
 
+@needs_executor
+def test_group_input_channels_keeps_function_and_opens_fewer_1x4_blocks():
+    """After unstructured pruning, the channels feeding each sparse 1x1 conv are reordered
+    (through the depthwise conv between) so that its nonzeros share 4-channel groups."""
+    from edge_sdk.sparsity.permute import group_input_channels, group_order
+
+    def blocks(w):
+        nz = w.reshape(w.shape[0], -1) != 0
+        return int(nz.reshape(nz.shape[0], -1, 4).any(axis=2).sum())
+
+    g = mobilenet_like(n=2, hw=6, seed=5)
+    sparsify(g, 0.9, keep_dense="none", permute=False)
+    ref = copy.deepcopy(g)
+    before = {n.name: blocks(g.value(n.inputs[1])) for n in g.iter_ops("Conv") if g.value(n.inputs[1]).shape[2:] == (1, 1)}
+    done = group_input_channels(g, 4)
+    assert done and all(after < b for _, b, after in done)
+    after = {n.name: blocks(g.value(n.inputs[1])) for n in g.iter_ops("Conv") if g.value(n.inputs[1]).shape[2:] == (1, 1)}
+    assert sum(after.values()) < sum(before.values()) and all(after[k] <= before[k] for k in before)
+    for f in feeds_for(ref, 2, seed=1):
+        a, b = run(ref, f), run(g, f)
+        for k in a:
+            np.testing.assert_allclose(a[k], b[k], atol=1e-5, rtol=0)
+    # the order is a permutation, and columns that share rows end up in one group
+    nz = np.zeros((8, 8), dtype=bool)
+    nz[:4, [0, 2, 5, 7]] = True
+    nz[4:, [1, 3, 4, 6]] = True
+    order = group_order(nz, 4)
+    assert sorted(order) == list(range(8))
+    assert {frozenset(order[:4]), frozenset(order[4:])} == {frozenset([0, 2, 5, 7]), frozenset([1, 3, 4, 6])}
+
+
 def test_source_sparse_layers_keep_zeros():
     g = mobilenet_like()
     w = g.value("expand1_w")

@@ -225,3 +225,56 @@ def unpermute(a: np.ndarray, applied: list[tuple[int, np.ndarray]]) -> np.ndarra
     for axis, index in reversed(applied):
         a = np.take(a, np.argsort(index), axis=axis)
     return a
+
+
+def group_order(nonzero: np.ndarray, group: int) -> np.ndarray:
+    """Column order that packs the nonzeros of a (rows x C) boolean matrix into fewer nonempty
+    (row, group of `group` consecutive columns) cells. Greedy: each group starts from the
+    densest column left and adds the column that opens the fewest new cells in it."""
+    b = nonzero.astype(np.float32)
+    left = np.ones(b.shape[1], dtype=bool)
+    nnz = b.sum(axis=0)
+    order: list[int] = []
+    while left.any():
+        c = int(np.argmax(np.where(left, nnz, -1.0)))
+        members, covered = [c], nonzero[:, c].copy()
+        left[c] = False
+        for _ in range(group - 1):
+            if not left.any():
+                break
+            opened = np.where(left, (~covered).astype(np.float32) @ b, np.inf)
+            c = int(np.argmin(opened))
+            members.append(c)
+            left[c] = False
+            covered |= nonzero[:, c]
+        order += members
+    return np.array(order)
+
+
+def group_input_channels(graph: Graph, group: int = 4) -> list[tuple[str, int, int]]:
+    """Reorder the channels feeding unstructured-sparse 1x1 convolutions so that their nonzeros
+    share groups of `group` input channels (the int8 VNNI kernels take 4 channels per lane and
+    store such layers as 1x4 blocks). Each permutation is planned by plan_permutation (the
+    producer's output channels, carried through depthwise convs and unary ops), so the
+    function is unchanged. Returns (producer, blocks before, blocks after) per permuted layer."""
+    done = []
+    for node in list(graph.nodes):
+        plan = plan_permutation(graph, node, set(graph.metadata.get("source_sparse", ()) or ()))
+        if plan is None or len(plan.col_of) != 1 or plan.col_of[0][1] != 1:
+            continue
+        name = plan.col_of[0][0]
+        cons = next(n for n in graph.nodes if len(n.inputs) > 1 and n.inputs[1] == name)
+        w = graph.value(name)
+        sp = cons.attrs.get("sparsity") or {}
+        if (cons.op != "Conv" or w.ndim != 4 or w.shape[2:] != (1, 1) or sp.get("pattern") != "unstructured"
+                or w.shape[1] % group):
+            continue
+        nz = as2(w) != 0
+        before = int(nz.reshape(nz.shape[0], -1, group).any(axis=2).sum())
+        perm = group_order(nz, group)
+        after = int(nz[:, perm].reshape(nz.shape[0], -1, group).any(axis=2).sum())
+        if after >= before:
+            continue
+        apply_permutation(graph, plan, perm)
+        done.append((node.name, before, after))
+    return done
