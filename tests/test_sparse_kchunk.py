@@ -159,3 +159,63 @@ def test_plain_sparse_artifact_unchanged_by_the_minor_version():
     assert read_artifact(old).version == (1, 0)
     ref = np.einsum("mk,nkhw->nmhw", w.astype(np.float64), x.astype(np.float64))
     close(ref, run_artifact(old, [x], "best", 1, [("float32", ref.shape)])[0])
+
+
+def small_map_model(path):
+    """1x1 convs on a 14x14 map (160 -> 300) and, after a 2x2 max pool, a 7x7 map (300 -> 64):
+    input channels beyond one K chunk on both, so the exporter chunks them."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(21)
+    w1 = rng.standard_normal((300, 160, 1, 1)).astype(np.float32) * 0.1
+    w2 = rng.standard_normal((64, 300, 1, 1)).astype(np.float32) * 0.1
+    b1 = rng.standard_normal(300).astype(np.float32) * 0.1
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2"], ["y"], kernel_shape=[1, 1])]
+    g = helper.make_graph(nodes, "kchunk", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 160, 14, 14])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64, 7, 7])],
+                          [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+                           numpy_helper.from_array(b1, "b1")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+def test_exporter_chunks_small_maps_and_matches_reference(tmp_path):
+    import edge_sdk
+    from edge_sdk.artifact.reader import read_artifact
+    from edge_sdk.reference import run as ref_run
+    from edge_sdk.peers import source_runner
+
+    path = small_map_model(tmp_path / "kchunk.onnx")
+    art = edge_sdk.export(path, sparsity=0.8, pattern="unstructured", keep_dense=[], validate=False)
+    chunked = [op for op in read_artifact(art.data).ops if op.name == "SPARSE_CONV1X1" and len(op.params) == 10]
+    assert len(chunked) == 2, [(op.name, len(op.params)) for op in read_artifact(art.data).ops]
+    assert read_artifact(art.data).version == (1, 1)
+    reasons = [l["reason"] for l in art.report.layers]
+    assert all("K in chunks of" in r for r in reasons), reasons
+    x = np.random.default_rng(4).standard_normal((1, 160, 14, 14)).astype(np.float32)
+    ref = ref_run(art.pruned_float, {"x": x})["y"]
+    for isa in ("scalar", "auto"):
+        got = edge_sdk.Session(art.data, isa=isa).run({"x": x})["y"]
+        close(ref, got)
+    # dense weights (sparsity 0) are not chunked: the dense GEMM runs, the source model agrees
+    art0 = edge_sdk.export(path, validate=False)
+    assert not any(op.name == "SPARSE_CONV1X1" for op in read_artifact(art0.data).ops)
+    close(source_runner(path).run({"x": x})["y"], edge_sdk.Session(art0.data).run({"x": x})["y"])
+
+
+def test_k_chunk_choice():
+    from edge_sdk.compile.target import Target
+
+    t = Target("t", "x86_64", {"cost": {"sparse_k_chunk": {"max_hw": 208, "x_bytes": 65536, "min_row_nnz": 10}}})
+    assert t.k_chunk(196, 512, 0.2) == 64       # 78 rows of 832 B fit: 8 even chunks of 64
+    assert t.k_chunk(49, 1024, 0.2) == 256      # 256-byte rows
+    assert t.k_chunk(196, 512, 0.1) == 0        # ~7 nonzeros per row chunk: plain
+    assert t.k_chunk(784, 512, 0.5) == 0        # larger maps: plain
+    assert t.k_chunk(196, 64, 0.5) == 0         # one chunk: plain
+    assert Target("t", "x86_64", {}).k_chunk(196, 512, 0.5) == 0

@@ -44,6 +44,26 @@ class Target:
         return 0.5, "built-in default"
 
 
+    def k_chunk(self, hw: int, cols: int, density: float) -> int:
+        """Input channels per K chunk for an unstructured float32 sparse 1x1 conv over hw pixels
+        with cols input channels and the given weight density, or 0 for the plain layout. From
+        [cost.sparse_k_chunk]: maps of at most max_hw pixels (one pixel tile) get chunks whose
+        rows of X, padded to whole 16-float vectors, take about x_bytes, when a row has at
+        least min_row_nnz nonzeros per chunk on average (each chunk costs a load and a store of
+        the row's partial sums); a layer that fits one chunk stays plain."""
+        cfg = self.raw.get("cost", {}).get("sparse_k_chunk", {})
+        max_hw, x_bytes = int(cfg.get("max_hw", 0)), int(cfg.get("x_bytes", 0))
+        if hw > max_hw or x_bytes <= 0:
+            return 0
+        row_bytes = -(-hw // 16) * 64
+        kc = max(8, x_bytes // row_bytes // 8 * 8)
+        if kc >= cols or density * kc < float(cfg.get("min_row_nnz", 0)):
+            return 0
+        nch = -(-cols // kc)  # as many chunks as needed, evened out (512 by 72 -> 8 chunks of 64)
+        per = -(-cols // nch)
+        return -(-per // 8) * 8
+
+
 def available() -> list[str]:
     return sorted(p.stem for p in TARGETS_DIR.glob("*.toml"))
 
