@@ -271,7 +271,7 @@ static T512 int spmm_kchunk(const esdk_spmm_args *a, const float *x, const float
   return 1;
 }
 
-#define KM_BUF 20480 /* floats of the aligned chunk copy (80 KB): kc x tile rows must fit */
+#define KM_BUF 16384 /* floats of the aligned chunk copy (64 KB): kc x tile rows must fit */
 
 /* K-chunked (chunk-major) weights, written by the exporter for 14x14 / 7x7 maps: per pixel
    tile, chunk c's rows of X are copied to 64-byte-aligned rows of a stack buffer (196-px rows
