@@ -219,3 +219,29 @@ def test_k_chunk_choice():
     assert t.k_chunk(784, 512, 0.5) == 0        # larger maps: plain
     assert t.k_chunk(196, 64, 0.5) == 0         # one chunk: plain
     assert Target("t", "x86_64", {}).k_chunk(196, 512, 0.5) == 0
+
+
+@pytest.mark.parametrize("target", ["rpi4", "rpi5"])
+@pytest.mark.parametrize("case", [0, 2, 4, 6])
+def test_kchunk_on_emulated_aarch64(target, case, tmp_path, monkeypatch):
+    """The NEON kernel walks the chunks too (16-pixel tiles and the scalar pixel tail)."""
+    import hashlib
+
+    from test_target_aarch64_util import fp32_close, skip_reason
+
+    if skip_reason():
+        pytest.skip(skip_reason())
+    from edge_sdk.build import linux, run_on_target
+
+    # the cross build cache is configured for one source tree; build this checkout's own
+    key = hashlib.sha1(str(linux.ROOT).encode()).hexdigest()[:10]
+    monkeypatch.setattr(linux, "CACHE", linux.CACHE / "checkouts" / key)
+
+    K, M, H, W, kc, dens = CASES[case]
+    rng = np.random.default_rng(900 + case)
+    w = random_weights(rng, M, K, dens)
+    x = rng.standard_normal((1, K, H, W)).astype(np.float32)
+    g = sparse_graph(x, bcsr.pack_k_chunked(w, kc), rng.standard_normal(M).astype(np.float32), kc)
+    path = tmp_path / "op.esm"
+    path.write_bytes(g.to_bytes())
+    fp32_close(g.run("scalar")[0], run_on_target(path, target, {"x": x})["y"])

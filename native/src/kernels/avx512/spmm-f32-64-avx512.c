@@ -7,6 +7,8 @@
      16-pixel tiles 1.3-2.5x slower per layer).
    - 1x1 blocks with >= 25% nonzeros on maps of >= 512 pixels: the K-chunked walk (spmm_kchunk),
      which keeps a 32-row slice of the pixel tile in L1 and carries partial sums in Y.
+   - K-chunked (chunk-major) weights, format 1.1 k_chunk, which the exporter writes for 14x14 /
+     7x7 maps: spmm_chunk_major, one chunk of X at a time from an aligned copy.
    - 1xC blocks (n:m, 1x4): broadcast one weight, FMA it over 4 zmm of the
      input row it selects; two accumulator sets (even / odd nonzeros) give 8 independent
      FMA chains, so the FMA latency never limits a row; full tiles use unmasked loads, which
