@@ -219,6 +219,14 @@ def test_k_chunk_choice():
     assert t.k_chunk(784, 512, 0.5) == 0        # larger maps: plain
     assert t.k_chunk(196, 64, 0.5) == 0         # one chunk: plain
     assert Target("t", "x86_64", {}).k_chunk(196, 512, 0.5) == 0
+    t = Target("t", "x86_64", {"cost": {"sparse_k_chunk": {"max_hw": 784, "x_bytes": 49152, "row_fma": 200,
+                                                           "min_row_nnz": 10}}})
+    assert t.k_chunk(196, 512, 0.2) == 56       # 13 vectors a row: 80 channels wanted, 59 rows fit
+    assert t.k_chunk(196, 512, 0.5) == 32       # denser: smaller chunks (16 nonzeros x 13 vectors)
+    assert t.k_chunk(49, 1024, 0.5) == 104      # 4 vectors a row: 100 channels, evened over 1024
+    assert t.k_chunk(784, 256, 0.2) == 88       # 28x28: 7 tiles of 112 px, 7 vectors
+    assert t.k_chunk(784, 256, 0.1) == 0        # 8.8 nonzeros per row chunk after evening out
+    assert t.k_chunk(3136, 128, 0.5) == 0       # beyond max_hw
 
 
 @pytest.mark.parametrize("target", ["rpi4", "rpi5"])
