@@ -7,8 +7,8 @@
      16-pixel tiles 1.3-2.5x slower per layer).
    - 1x1 blocks with >= 25% nonzeros on maps of >= 512 pixels: the K-chunked walk (spmm_kchunk),
      which keeps a 32-row slice of the pixel tile in L1 and carries partial sums in Y.
-   - K-chunked (chunk-major) weights, format 1.1 k_chunk, which the exporter writes for 14x14 /
-     7x7 maps: spmm_chunk_major, one chunk of X at a time from an aligned copy.
+   - K-chunked (chunk-major) weights, format 1.1 k_chunk, which the exporter writes for maps up
+     to 28x28: spmm_chunk_major, one chunk of X at a time from an aligned copy.
    - 1xC blocks (n:m, 1x4): broadcast one weight, FMA it over 4 zmm of the
      input row it selects; two accumulator sets (even / odd nonzeros) give 8 independent
      FMA chains, so the FMA latency never limits a row; full tiles use unmasked loads, which
@@ -275,7 +275,7 @@ static T512 int spmm_kchunk(const esdk_spmm_args *a, const float *x, const float
 
 #define KM_BUF 16384 /* floats of the aligned chunk copy (64 KB): kc x tile rows must fit */
 
-/* K-chunked (chunk-major) weights, written by the exporter for 14x14 / 7x7 maps: per pixel
+/* K-chunked (chunk-major) weights, written by the exporter for maps up to 28x28: per pixel
    tile, chunk c's rows of X are copied to 64-byte-aligned rows of a stack buffer (196-px rows
    sit at 784-byte strides, so most direct loads straddle lines: ~10% of the layer), then every
    output row walks its nonzeros of chunk c, one contiguous stream of values and indices per
