@@ -242,7 +242,7 @@ class Lowering:
         rp = self.const(f"{node.name}_row_ptr", packed.row_ptr)
         ci = self.const(f"{node.name}_col_idx", packed.col_idx)
         params = dict(params, block_r=block[0], block_c=block[1], rows=W2.shape[0], cols=W2.shape[1],
-                      k_chunk=k_chunk)
+                      **({"k_chunk": k_chunk} if k_chunk else {}))
         for k in ("stride_h", "stride_w", "pad_t", "pad_l", "pad_b", "pad_r", "dil_h", "dil_w", "group"):
             params.pop(k, None)
         ins = [x, vals, rp, ci, b or None] + ([mult, shift] if mult else [])
