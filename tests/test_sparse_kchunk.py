@@ -30,6 +30,7 @@ CASES = [
     (32, 16, 14, 14, 8, 0.0),      # no nonzeros at all
     (33, 16, 14, 14, 8, 1.0),      # dense
     (24, 8, 1, 1, 5, 0.5),         # one pixel
+    (200, 20, 14, 14, 100, 0.3),   # chunk rows larger than the kernel's aligned buffer: read in place
 ]
 
 
@@ -123,6 +124,26 @@ def test_kchunk_corrupt_rejected(k_chunk, mutate, block, msg):
     fn = {None: lambda rp, ci: (rp, ci), "wrong_chunk": wrong_chunk, "plain_rows": plain_rows}[mutate]
     err = load_error(corrupt(fn, k_chunk, block))
     assert msg in err and "\n" not in err, err
+
+
+def test_kchunk_word_on_sparse_fc_rejected():
+    import struct
+
+    rng = np.random.default_rng(10)
+    p = bcsr.pack(random_weights(rng, 4, 8, 0.5), (1, 1))
+    g = Graph()
+    xi = g.input("x", np.zeros((1, 8), np.float32))
+    yi = g.output("y", "float32", (1, 4))
+    # the writer knows no k_chunk on SPARSE_FULLY_CONNECTED: append the word as the raw tenth one
+    g.op("SPARSE_FULLY_CONNECTED", [xi, g.const("v", p.values), g.const("rp", p.row_ptr), g.const("ci", p.col_idx),
+                                    None], [yi], block_r=1, block_c=1, rows=4, cols=8)
+    b = g.b
+    b.parm += struct.pack("<i", 4)
+    from edge_sdk.artifact import layout as L
+    code, nin, nout, io0, p0, n = L.OP.unpack(b.ops[-1])
+    b.ops[-1] = L.OP.pack(code, nin, nout, io0, p0, n + 1)
+    err = load_error(g)
+    assert "10 parameter words, need 9" in err and "\n" not in err, err
 
 
 def test_kchunk_int8_rejected():

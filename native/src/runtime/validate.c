@@ -385,7 +385,7 @@ esdk_status esdk_validate_op(esdk_model *m, uint32_t oi, const esdk_op *op) {
   if (op->nin < nin_min[op->code] || op->nin > nin_max[op->code])
     FAIL("op %u (%s): %u inputs, need %u..%u", oi, k_names[op->code], op->nin, nin_min[op->code], nin_max[op->code]);
   if (nparams[op->code] >= 0 && op->n_params != (uint32_t)nparams[op->code] &&
-      !((op->code == OP_SPARSE_CONV1X1 || op->code == OP_SPARSE_FULLY_CONNECTED) && op->n_params == SP_COUNT + 1))
+      !(op->code == OP_SPARSE_CONV1X1 && op->n_params == SP_COUNT + 1)) /* + optional k_chunk (1.1) */
     FAIL("op %u (%s): %u parameter words, need %d", oi, k_names[op->code], op->n_params, nparams[op->code]);
   for (j = 0; j < 8; j++) c.present[j] = 0;
   for (j = 0; j < op->nin && j < 7; j++) {
