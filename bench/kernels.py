@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from edge_sdk.artifact.writer import GRAPH_INPUT, GRAPH_OUTPUT, ArtifactBuilder  # noqa: E402
 from edge_sdk.benchmark import interleaved  # noqa: E402
 from edge_sdk.compile import bcsr  # noqa: E402
+from edge_sdk.compile.target import load_target  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_common import cpu_name, write_marked  # noqa: E402
@@ -42,6 +43,8 @@ DENSITIES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 # (K, M, H, W): MobileNetV1's 1x1 layers; the first two are "large HW", the last two "small HW"
 SHAPES_1X1 = [(128, 128, 56, 56), (256, 256, 28, 28), (512, 512, 14, 14), (1024, 1024, 7, 7)]
 SMALL_HW = 256  # pixel count at or below which the "@hw<=256" table entries apply
+# small-map classes of the table: 7x7 (K-chunked weights, 4 vectors a row) and 14x14 differ
+SMALL_CLASSES = (64, SMALL_HW)
 
 
 # ---- peak FMA --------------------------------------------------------------------------
@@ -126,14 +129,19 @@ def pruned(rng, M, K, density, block):
     return (w * np.kron(keep, np.ones((br, bc), np.float32))).astype(np.float32)
 
 
-def spmm_session(rng, w2, block, H, W, isa, threads=1, fc=False):
+def spmm_session(rng, w2, block, H, W, isa, threads=1, fc=False, target=None):
+    """One sparse op, its weights packed as the exporter packs them for `target` (K-chunked
+    for unstructured 1x1 convs on small maps, edge_sdk/compile/lower.py)."""
     M, K = w2.shape
-    p = bcsr.pack(w2, block)
+    kc = target.k_chunk(H * W, K, float(np.count_nonzero(w2)) / w2.size) \
+        if target is not None and block == (1, 1) and not fc else 0
+    p = bcsr.pack_k_chunked(w2, kc) if kc else bcsr.pack(w2, block)
     o = OneOp()
     xi = o.x((1, K) if fc else (1, K, H, W), rng)
     ins = [xi, o.c("v", p.values), o.c("r", p.row_ptr), o.c("c", p.col_idx), o.c("b", np.zeros(M, np.float32))]
     s = o.session("SPARSE_FULLY_CONNECTED" if fc else "SPARSE_CONV1X1", ins, (1, M) if fc else (1, M, H, W),
-                  dict(block_r=block[0], block_c=block[1], rows=M, cols=K, act=1), isa, threads)
+                  dict(block_r=block[0], block_c=block[1], rows=M, cols=K, act=1, **({"k_chunk": kc} if kc else {})),
+                  isa, threads)
     return s, int(np.count_nonzero(w2)) * (1 if fc else H * W)
 
 
@@ -203,7 +211,7 @@ def kernel_rows(rng, isa, runs, peak):
     return rows
 
 
-def break_even(rng, isa, runs):
+def break_even(rng, isa, runs, target=None):
     """{block: {(K, M, H, W): (break-even density, {density: sparse/dense time ratio})}}."""
     out = {}
     for block in BLOCKS:
@@ -211,7 +219,7 @@ def break_even(rng, isa, runs):
         for K, M, H, W in SHAPES_1X1:
             cases = {"dense": conv_session(rng, K, M, H, W, 1, 1, 0, 1, isa)}
             for d in DENSITIES:
-                cases[f"{d}"] = spmm_session(rng, pruned(rng, M, K, d, block), block, H, W, isa)
+                cases[f"{d}"] = spmm_session(rng, pruned(rng, M, K, d, block), block, H, W, isa, target=target)
             for s, _ in cases.values():
                 fill(s, rng)
             t = measure(cases, runs)
@@ -252,17 +260,21 @@ def crossing(ratios: dict[float, float]) -> float:
     return round(best, 3)
 
 
-def table_entries(be, default: float = 0.5) -> dict[str, float]:
+def table_entries(be, default: float = 0.5, small_classes=(SMALL_HW,)) -> dict[str, float]:
     """Conservative per-class break-even: the minimum over each pixel-count class's shapes (so a
-    layer only goes sparse where it was measured faster); "default" is the 1x1 value."""
+    layer only goes sparse where it was measured faster); "default" is the 1x1 value. Classes:
+    maps above SMALL_HW pixels, then "@hw<=N" for each N in small_classes (a shape belongs to
+    the smallest N that covers it)."""
     entries = {}
     for block, per in be.items():
         key = f"{block[0]}x{block[1]}"
         large = [v[0] for s, v in per.items() if s[2] * s[3] > SMALL_HW]
-        small = [v[0] for s, v in per.items() if s[2] * s[3] <= SMALL_HW]
-        entries[key] = min(large or small)
-        if small:
-            entries[f"{key}@hw<={SMALL_HW}"] = min(small)
+        classes = {n: [v[0] for s, v in per.items() if s[2] * s[3] <= n and
+                       not any(m < n and s[2] * s[3] <= m for m in small_classes)] for n in small_classes}
+        entries[key] = min(large or [x for c in classes.values() for x in c])
+        for n, vals in sorted(classes.items()):
+            if vals:
+                entries[f"{key}@hw<={n}"] = min(vals)
     entries["default"] = entries.get("1x1", default)
     return entries
 
@@ -317,8 +329,8 @@ def run(args) -> int:
           flush=True)
     rows = kernel_rows(rng, args.isa, args.runs, peak)
     print("break-even sweep (sparse/dense time at density):", flush=True)
-    be = break_even(rng, args.isa, args.runs)
-    entries = table_entries(be)
+    be = break_even(rng, args.isa, args.runs, load_target(args.target))
+    entries = table_entries(be, small_classes=SMALL_CLASSES)
     stamp = datetime.date.today().isoformat()
 
     lines = [BEGIN,
@@ -340,7 +352,8 @@ def run(args) -> int:
             lines.append(f"| {block[0]}x{block[1]} | {K}->{M}, {H}x{W} | " +
                          " | ".join(f"{ratios[d]:.2f}" for d in DENSITIES) + f" | {cross:.2f} |")
     lines += ["", f"Cost-model table (targets/{args.target}.toml `[cost.sparse_break_even]`; the minimum over "
-              f"the shapes of each class, `@hw<={SMALL_HW}` for layers with at most {SMALL_HW} pixels):", "",
+              f"the shapes of each class, `@hw<=N` for layers with at most N pixels; unstructured 1x1 weights "
+              f"packed as the exporter packs them, K-chunked on small maps):", "",
               "| key | break-even density |", "|---|---|"]
     lines += [f"| `{k}` | {v:.3f} |" for k, v in entries.items()]
     lines.append(END)

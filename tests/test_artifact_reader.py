@@ -25,7 +25,7 @@ def small_artifact() -> bytes:
 def test_roundtrip():
     data = small_artifact()
     art = read_artifact(data)
-    assert art.version == (1, 0) and art.arena_size >= 320 + 400
+    assert art.version == (1, 1) and art.arena_size >= 320 + 400
     assert [t.name for t in art.tensors] == ["x", "w", "b", "y"]
     np.testing.assert_array_equal(art.constant(art.tensors[1]).ravel(), np.arange(108, dtype=np.float32))
     assert art.ops[0].name == "CONV2D" and art.ops[0].inputs == [0, 1, 2] and art.ops[0].outputs == [3]

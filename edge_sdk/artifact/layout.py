@@ -5,7 +5,7 @@ import struct
 import zlib
 
 MAGIC = b"ESDK"
-VERSION = (1, 0)
+VERSION = (1, 1)  # 1.1: optional k_chunk word on SPARSE_CONV1X1 (docs/format.md)
 ALIGN = 64
 HEADER = struct.Struct("<4sHHIIQQIII20x")  # magic, major, minor, header_size, n_sections, file_size, arena, table_off, flags, crc
 SECTION = struct.Struct("<4sIQQII")  # kind, flags, offset, size, crc, reserved

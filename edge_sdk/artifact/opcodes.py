@@ -53,6 +53,9 @@ class OpSpec:
     inputs: tuple[str, ...]  # "*" = variadic, "?" suffix = optional
     params: tuple[tuple[str, str], ...]  # fixed words; VARIADIC_PARAMS ops append more
     doc: str
+    # optional trailing words (added in a minor version): written only when nonzero, and a
+    # reader takes an absent one as 0, so artifacts that do not use them read as before
+    tail: tuple[tuple[str, str], ...] = ()
 
 
 OPCODES: dict[str, OpSpec] = {s.name: s for s in [
@@ -63,7 +66,9 @@ OPCODES: dict[str, OpSpec] = {s.name: s for s in [
     OpSpec(3, "FULLY_CONNECTED", ("x", "w", "b?", "mult?", "shift?"), _ACT_PARAMS,
            "y[..., M] = x[..., K] . w[M, K]^T + b. int8 like CONV2D."),
     OpSpec(4, "SPARSE_CONV1X1", ("x", "values", "row_ptr", "col_idx", "b?", "mult?", "shift?"), _SPARSE_PARAMS,
-           "1x1 stride-1 conv on NCHW, weights [rows=M, cols=K] in block CSR (see format.md)."),
+           "1x1 stride-1 conv on NCHW, weights [rows=M, cols=K] in block CSR (see format.md); k_chunk > 0 "
+           "(format 1.1, float32, 1x1 blocks): CSR rows are (K chunk, row) pairs, chunk-major.",
+           (("k_chunk", "i"),)),
     OpSpec(5, "SPARSE_FULLY_CONNECTED", ("x", "values", "row_ptr", "col_idx", "b?", "mult?", "shift?"), _SPARSE_PARAMS,
            "FULLY_CONNECTED with block-CSR weights."),
     OpSpec(6, "MATMUL", ("a", "b"), (), "numpy.matmul with broadcast batch dims; float32."),

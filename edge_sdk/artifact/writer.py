@@ -83,6 +83,10 @@ class ArtifactBuilder:
         for pname, kind in spec.params:
             v = params.pop(pname, _PARAM_DEFAULTS.get(pname, 0))
             words.append(struct.pack("<f", float(v)) if kind == "f" else struct.pack("<i", int(v)))
+        for pname, kind in spec.tail:
+            v = params.pop(pname, 0)
+            if v:
+                words.append(struct.pack("<f", float(v)) if kind == "f" else struct.pack("<i", int(v)))
         if params:
             raise ArtifactError(f"{name}: unknown parameters {sorted(params)}")
         if extra and name not in VARIADIC_PARAMS:

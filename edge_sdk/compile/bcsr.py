@@ -13,6 +13,7 @@ class BlockCSR:
     col_idx: np.ndarray  # uint32 [nnzb]
     block: tuple[int, int]
     shape: tuple[int, int]
+    k_chunk: int = 0  # > 0: rows are (K chunk, row) pairs, chunk-major (pack_k_chunked)
 
     @property
     def nnz_blocks(self) -> int:
@@ -22,9 +23,9 @@ class BlockCSR:
         r, c = self.block
         rows, cols = self.shape
         out = np.zeros((rows // r, cols // c, r, c), dtype=self.values.dtype)
-        for br in range(rows // r):
-            for j in range(int(self.row_ptr[br]), int(self.row_ptr[br + 1])):
-                out[br, int(self.col_idx[j])] = self.values[j]
+        for i in range(len(self.row_ptr) - 1):  # K-chunked: CSR row i is block row i % (rows // r)
+            for j in range(int(self.row_ptr[i]), int(self.row_ptr[i + 1])):
+                out[i % (rows // r), int(self.col_idx[j])] = self.values[j]
         return out.transpose(0, 2, 1, 3).reshape(rows, cols)
 
 
@@ -43,6 +44,27 @@ def pack(w: np.ndarray, block: tuple[int, int]) -> BlockCSR:
         # tensors have no zero-sized dims: an all-zero matrix stores one unread placeholder block
         values, col_idx = np.zeros((1, r, c), dtype=w.dtype), np.zeros(1, np.uint32)
     return BlockCSR(values, row_ptr, col_idx, (r, c), (rows, cols))
+
+
+def pack_k_chunked(w: np.ndarray, k_chunk: int) -> BlockCSR:
+    """Unstructured (1x1-block) CSR whose rows are (K chunk, row) pairs, chunk-major: row
+    c * rows + m holds row m's nonzeros with columns in [c * k_chunk, (c + 1) * k_chunk), so a
+    kernel that walks the input channels chunk by chunk reads each chunk's weights as one
+    contiguous stream (docs/format.md, "K-chunked weights"). Column indices stay absolute."""
+    rows, cols = w.shape
+    if not 1 <= k_chunk <= cols:
+        raise ValueError(f"k_chunk {k_chunk} outside [1, {cols}]")
+    nch = -(-cols // k_chunk)
+    padded = np.zeros((rows, nch * k_chunk), dtype=w.dtype)
+    padded[:, :cols] = w
+    # [rows, nch, kc] -> [nch, rows, kc] -> a (nch * rows) x kc matrix in chunk-major row order
+    stacked = padded.reshape(rows, nch, k_chunk).transpose(1, 0, 2).reshape(nch * rows, k_chunk)
+    inner = pack(stacked, (1, 1))
+    col_idx = inner.col_idx
+    if inner.nnz_blocks:
+        chunk_of_row = np.repeat(np.arange(nch * rows) // rows, np.diff(inner.row_ptr.astype(np.int64)))
+        col_idx = (col_idx.astype(np.int64) + chunk_of_row * k_chunk).astype(np.uint32)
+    return BlockCSR(inner.values, inner.row_ptr, col_idx, (1, 1), (rows, cols), k_chunk)
 
 
 def choose_block(w: np.ndarray, hint: tuple[int, int] | None) -> tuple[int, int]:

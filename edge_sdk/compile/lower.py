@@ -233,11 +233,16 @@ class Lowering:
         self._break_even[node.name] = (be, be_key, block, table, dens_cmp)  # for dense_choice's reason
         if density >= 1.0 or dens_cmp > be:
             return False
-        packed = bcsr.pack(W2, block)
+        # float32 unstructured 1x1 conv on small maps: weights chunk-major along K, so the
+        # kernel's walk over one chunk of input channels reads one contiguous stream
+        k_chunk = self.target.k_chunk(hw, W2.shape[1], density) \
+            if opcode == "SPARSE_CONV1X1" and block == (1, 1) and mult is None else 0
+        packed = bcsr.pack_k_chunked(W2, k_chunk) if k_chunk else bcsr.pack(W2, block)
         vals = self.const(f"{node.name}_values", packed.values)
         rp = self.const(f"{node.name}_row_ptr", packed.row_ptr)
         ci = self.const(f"{node.name}_col_idx", packed.col_idx)
-        params = dict(params, block_r=block[0], block_c=block[1], rows=W2.shape[0], cols=W2.shape[1])
+        params = dict(params, block_r=block[0], block_c=block[1], rows=W2.shape[0], cols=W2.shape[1],
+                      **({"k_chunk": k_chunk} if k_chunk else {}))
         for k in ("stride_h", "stride_w", "pad_t", "pad_l", "pad_b", "pad_r", "dil_h", "dil_w", "group"):
             params.pop(k, None)
         ins = [x, vals, rp, ci, b or None] + ([mult, shift] if mult else [])
@@ -247,7 +252,8 @@ class Lowering:
         self.layers.append(LayerChoice(
             node.name, node.op, opcode.lower(), f"{note}{'block ' if dens_cmp != density else ''}density "
             f"{dens_cmp:.2f} <= break-even {be:.2f} for {block[0]}x{block[1]} blocks at {hw} px "
-            f"(cost.{table}[\"{be_key}\"])",
+            f"(cost.{table}[\"{be_key}\"])" + (f"; K in chunks of {k_chunk} channels, weights chunk-major "
+                                                f"(cost.sparse_k_chunk)" if k_chunk else ""),
             sp.get("pattern", "unstructured"), density, block, macs, eff, W2.nbytes, nbytes))
         return True
 

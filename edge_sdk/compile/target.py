@@ -1,6 +1,7 @@
 """Target descriptors (targets/*.toml)."""
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,33 @@ class Target:
             if key in table:
                 return float(table[key]), key
         return 0.5, "built-in default"
+
+
+    def k_chunk(self, hw: int, cols: int, density: float) -> int:
+        """Input channels per K chunk for an unstructured float32 sparse 1x1 conv over hw pixels
+        with cols input channels and the given weight density, or 0 for the plain layout, from
+        [cost.sparse_k_chunk]. Maps of at most max_hw pixels are chunked. A row of X in one
+        pixel tile of the AVX-512 kernel (the whole map up to 208 px, else tiles of <= 128 px
+        split evenly) is V 16-float vectors; a chunk holds enough channels for a row's nonzeros
+        in it to feed about row_fma vector FMAs (each chunk costs a load and a store of the
+        row's V partial-sum vectors), but its rows of X take at most x_bytes. With fewer than
+        min_row_nnz nonzeros per row and chunk on average (after the chunks are evened out over
+        K: 512 by 56 -> 10 chunks of 56; by 72 -> 8 of 64), or one chunk, the layer stays plain."""
+        cfg = self.raw.get("cost", {}).get("sparse_k_chunk", {})
+        max_hw, x_bytes = int(cfg.get("max_hw", 0)), int(cfg.get("x_bytes", 0))
+        if hw > max_hw or x_bytes <= 0 or density <= 0:
+            return 0
+        tile_vecs = 13 if hw <= 208 else 8  # spmm_chunk_major in spmm-f32-64-avx512.c
+        ntiles = -(-hw // (16 * tile_vecs))
+        vecs = -(-(-(-hw // ntiles)) // 16)
+        kc_max = max(8, x_bytes // (64 * vecs) // 8 * 8)
+        want = float(cfg.get("row_fma", 0)) / (vecs * density)
+        kc = min(kc_max, max(8, -(-math.ceil(want) // 8) * 8)) if want > 0 else kc_max
+        if kc >= cols:
+            return 0
+        nch = -(-cols // kc)
+        kc = -(-(-(-cols // nch)) // 8) * 8
+        return kc if density * kc >= float(cfg.get("min_row_nnz", 0)) else 0
 
 
 def available() -> list[str]:

@@ -13,7 +13,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from edge_sdk.artifact.writer import fix_crcs  # noqa: E402
+from edge_sdk.compile import bcsr  # noqa: E402
+from native_harness import Graph  # noqa: E402
 from test_native_loader import sample_graph  # noqa: E402
+
+
+def kchunk_graph() -> Graph:
+    """A SPARSE_CONV1X1 with K-chunked weights (format 1.1 k_chunk word, chunk-major rows)."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((6, 10)).astype(np.float32)
+    w[rng.random(w.shape) < 0.5] = 0.0
+    p = bcsr.pack_k_chunked(w, 4)
+    g = Graph()
+    xi = g.input("x", rng.standard_normal((1, 10, 3, 3)).astype(np.float32))
+    yi = g.output("y", "float32", (1, 6, 3, 3))
+    g.op("SPARSE_CONV1X1", [xi, g.const("v", p.values), g.const("rp", p.row_ptr), g.const("ci", p.col_idx), None],
+         [yi], block_r=1, block_c=1, rows=6, cols=10, k_chunk=4)
+    return g
 
 
 def main() -> None:
@@ -23,7 +39,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    seeds = [sample_graph().to_bytes()]
+    seeds = [sample_graph().to_bytes(), kchunk_graph().to_bytes()]
     for i, s in enumerate(seeds):
         (args.out / f"seed_{i}.esm").write_bytes(s)
     rng = np.random.default_rng(args.seed)

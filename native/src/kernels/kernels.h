@@ -22,7 +22,10 @@ typedef struct {
   const int32_t *mult, *shift;
 } esdk_fc_args;
 
-/* Y[m*ys_m + p*ys_p] = sum_k W[m][k] * X[k*xs_k + p*xs_p] with W in block CSR. */
+/* Y[m*ys_m + p*ys_p] = sum_k W[m][k] * X[k*xs_k + p*xs_p] with W in block CSR.
+   K-chunked layout (kc > 0, 1x1 blocks, float32 only): the CSR has nch * M rows, row
+   c * M + m holding row m's nonzeros with columns in [c*kc, (c+1)*kc), so each chunk's
+   row lists are one contiguous stream; kc == 0 means nch == 1 (plain CSR). */
 typedef struct {
   int64_t P, xs_k, xs_p, ys_m, ys_p;
   int32_t K, M, br, bc, m0, m1; /* m0, m1 multiples of br */
@@ -30,6 +33,7 @@ typedef struct {
   float lo, hi;
   int32_t zx, zy, qmin, qmax, qstride;
   const int32_t *mult, *shift;
+  int32_t kc, nch;
 } esdk_spmm_args;
 
 void esdk_conv2d_f32_scalar(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);

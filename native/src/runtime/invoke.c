@@ -215,6 +215,8 @@ static void op_sparse(ictx *c, int conv) {
   a->bc = esdk_op_pi(m, op, SP_BLOCK_C);
   a->M = esdk_op_pi(m, op, SP_ROWS);
   a->K = esdk_op_pi(m, op, SP_COLS);
+  a->kc = op->n_params > SP_K_CHUNK ? esdk_op_pi(m, op, SP_K_CHUNK) : 0;
+  a->nch = a->kc ? (a->K + a->kc - 1) / a->kc : 1;
   a->row_ptr = (const uint32_t *)c->p[2];
   a->col_idx = (const uint32_t *)c->p[3];
   esdk_act_range(esdk_op_pi(m, op, SP_ACT), esdk_op_pf(m, op, SP_ACT_MIN), esdk_op_pf(m, op, SP_ACT_MAX), &a->lo, &a->hi);

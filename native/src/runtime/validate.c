@@ -162,18 +162,25 @@ static esdk_status v_sparse(vctx *c, int conv) {
   int32_t br = esdk_op_pi(m, op, SP_BLOCK_R), bc = esdk_op_pi(m, op, SP_BLOCK_C), rows = esdk_op_pi(m, op, SP_ROWS),
           cols = esdk_op_pi(m, op, SP_COLS);
   int int8 = x->dtype == DT_I8;
-  uint64_t nbr, nbc, nnzb, r, j;
+  int32_t kc = op->n_params > SP_K_CHUNK ? esdk_op_pi(m, op, SP_K_CHUNK) : 0;
+  uint64_t nbr, nbc, nnzb, r, j, nch = 1;
   const uint8_t *rpd, *cid;
   esdk_status st;
   NEED(br >= 1 && bc >= 1 && rows >= 1 && cols >= 1 && rows % br == 0 && cols % bc == 0,
        "op %u: block %dx%d does not tile a %dx%d matrix", c->idx, br, bc, rows, cols);
+  if (kc != 0) {
+    NEED(kc > 0 && kc <= cols, "op %u: k_chunk %d outside [1, cols = %d]", c->idx, kc, cols);
+    NEED(br == 1 && bc == 1 && x->dtype == DT_F32 && conv,
+         "op %u: k_chunk %d needs a float32 SPARSE_CONV1X1 with 1x1 blocks", c->idx, kc);
+    nch = ((uint64_t)cols + (uint64_t)kc - 1) / (uint64_t)kc;
+  }
   NEED(x->dtype == DT_F32 || int8, "op %u: x dtype %u unsupported", c->idx, x->dtype);
   NEED(v->dtype == x->dtype && y->dtype == x->dtype, "op %u: x/values/y dtypes differ", c->idx);
   NEED(v->storage == 1 && rp->storage == 1 && ci->storage == 1, "op %u: values/row_ptr/col_idx must be constants",
        c->idx);
   NEED((rp->dtype == DT_U32 || rp->dtype == DT_I32) && (ci->dtype == DT_U32 || ci->dtype == DT_I32),
        "op %u: row_ptr/col_idx must be uint32", c->idx);
-  nbr = (uint64_t)(rows / br);
+  nbr = (uint64_t)(rows / br) * nch; /* K-chunked: chunk-major rows (chunk, row) */
   nbc = (uint64_t)(cols / bc);
   NEED(esdk_nelem(rp) == nbr + 1, "op %u: row_ptr has %llu entries, need %llu", c->idx,
        (unsigned long long)esdk_nelem(rp), (unsigned long long)(nbr + 1));
@@ -195,6 +202,8 @@ static esdk_status v_sparse(vctx *c, int conv) {
       uint32_t k = esdk_rd32(cid + 4 * j);
       NEED(k < nbc, "op %u: col_idx[%llu] = %u >= %llu block columns", c->idx, (unsigned long long)j, k,
            (unsigned long long)nbc);
+      NEED(kc == 0 || k / (uint32_t)kc == r / (uint64_t)rows, "op %u: col_idx[%llu] = %u outside K chunk %llu",
+           c->idx, (unsigned long long)j, k, (unsigned long long)(r / (uint64_t)rows));
       NEED(j == a || esdk_rd32(cid + 4 * (j - 1)) < k, "op %u: col_idx not increasing in block row %llu", c->idx,
            (unsigned long long)r);
     }
@@ -375,7 +384,8 @@ esdk_status esdk_validate_op(esdk_model *m, uint32_t oi, const esdk_op *op) {
   c.op = op;
   if (op->nin < nin_min[op->code] || op->nin > nin_max[op->code])
     FAIL("op %u (%s): %u inputs, need %u..%u", oi, k_names[op->code], op->nin, nin_min[op->code], nin_max[op->code]);
-  if (nparams[op->code] >= 0 && op->n_params != (uint32_t)nparams[op->code])
+  if (nparams[op->code] >= 0 && op->n_params != (uint32_t)nparams[op->code] &&
+      !(op->code == OP_SPARSE_CONV1X1 && op->n_params == SP_COUNT + 1)) /* + optional k_chunk (1.1) */
     FAIL("op %u (%s): %u parameter words, need %d", oi, k_names[op->code], op->n_params, nparams[op->code]);
   for (j = 0; j < 8; j++) c.present[j] = 0;
   for (j = 0; j < op->nin && j < 7; j++) {

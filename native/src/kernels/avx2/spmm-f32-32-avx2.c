@@ -1,6 +1,7 @@
 /* Block-CSR 1x1 conv (Fast Sparse ConvNets) over 32-pixel tiles: each output row walks its
    nonzero blocks, broadcasting a weight and FMA-ing it into 4 ymm accumulators. NCHW layout
-   (unit pixel stride) only; other layouts decline to scalar. */
+   (unit pixel stride) only; other layouts decline to scalar. K-chunked weights are walked
+   chunk after chunk within each row (correct, not faster: the chunking pays on AVX-512). */
 #include "avx2.h"
 #if defined(__x86_64__) || defined(_M_X64)
 
@@ -8,10 +9,11 @@
   static T256 void NAME(const esdk_spmm_args *a, int64_t rb, int64_t r, const float *X, const float *v,         \
                         float bias, float *Yrow, __m256i ml, __m256 lo, __m256 hi) {                            \
     __m256 c[V];                                                                                                \
-    int64_t j, cc;                                                                                              \
+    int64_t j, cc, ch, nch = a->nch > 1 ? a->nch : 1, nbr = a->M / a->br;                                       \
     int q;                                                                                                      \
     ESDK_UNROLL for (q = 0; q < V; q++) c[q] = _mm256_set1_ps(bias);                                                        \
-    for (j = a->row_ptr[rb]; j < a->row_ptr[rb + 1]; j++)                                                       \
+    for (ch = 0; ch < nch; ch++) /* K-chunked weights: the row's list in each chunk */                         \
+    for (j = a->row_ptr[ch * nbr + rb]; j < a->row_ptr[ch * nbr + rb + 1]; j++)                                 \
       for (cc = 0; cc < a->bc; cc++) {                                                                          \
         __m256 wv = _mm256_broadcast_ss(v + (j * a->br + r) * a->bc + cc);                                      \
         const float *xk = X + ((int64_t)a->col_idx[j] * a->bc + cc) * a->xs_k;                                  \

@@ -7,6 +7,8 @@
      16-pixel tiles 1.3-2.5x slower per layer).
    - 1x1 blocks with >= 25% nonzeros on maps of >= 512 pixels: the K-chunked walk (spmm_kchunk),
      which keeps a 32-row slice of the pixel tile in L1 and carries partial sums in Y.
+   - K-chunked (chunk-major) weights, format 1.1 k_chunk, which the exporter writes for maps up
+     to 28x28: spmm_chunk_major, one chunk of X at a time from an aligned copy.
    - 1xC blocks (n:m, 1x4): broadcast one weight, FMA it over 4 zmm of the
      input row it selects; two accumulator sets (even / odd nonzeros) give 8 independent
      FMA chains, so the FMA latency never limits a row; full tiles use unmasked loads, which
@@ -169,23 +171,25 @@ static rowu_fn const k_rowu[14][2] = {{0, 0}, {u1, u1m}, {u2, u2m}, {u3, u3m}, {
 
 /* one output row over the nonzeros from j whose column is below k1 (the K chunk): starts from
    the bias (mode bit 0: first chunk) or the partial sum in Y, ends with the clamp (bit 1: last
-   chunk) or stores the partial sum; returns where the next chunk starts */
+   chunk) or stores the partial sum; returns where the next chunk starts. Column k is row k - k0
+   of X (k0 > 0: X is a copy of the chunk's rows). */
 #define ROWK(NAME, V, MASKED, U)                                                                                 \
   static T512 int64_t NAME(const float *X, int64_t xs, const uint32_t *ci, const float *v, int64_t j, int64_t e, \
-                           uint32_t k1, int mode, float bias, float *Y, __mmask16 ml, __m512 lo, __m512 hi) {    \
+                           uint32_t k0, uint32_t k1, int mode, float bias, float *Y, __mmask16 ml, __m512 lo,    \
+                           __m512 hi) {                                                                          \
     __m512 c[U][V];                                                                                              \
     int q, u;                                                                                                    \
     ESDK_UNROLL for (q = 0; q < V; q++) c[0][q] = (mode & 1) ? _mm512_set1_ps(bias) : LD(Y, q, V, MASKED, ml);   \
     ESDK_UNROLL for (u = 1; u < U; u++) ESDK_UNROLL for (q = 0; q < V; q++) c[u][q] = _mm512_setzero_ps();       \
     for (; j + U <= e && ci[j + U - 1] < k1; j += U) {                                                           \
       ESDK_UNROLL for (u = 0; u < U; u++) {                                                                      \
-        const float *xk = X + (int64_t)ci[j + u] * xs;                                                           \
+        const float *xk = X + (int64_t)(ci[j + u] - k0) * xs;                                                    \
         __m512 w = _mm512_set1_ps(v[j + u]);                                                                     \
         ESDK_UNROLL for (q = 0; q < V; q++) c[u][q] = _mm512_fmadd_ps(w, LD(xk, q, V, MASKED, ml), c[u][q]);    \
       }                                                                                                          \
     }                                                                                                            \
     for (; j < e && ci[j] < k1; j++) {                                                                           \
-      const float *xk = X + (int64_t)ci[j] * xs;                                                                 \
+      const float *xk = X + (int64_t)(ci[j] - k0) * xs;                                                          \
       __m512 w = _mm512_set1_ps(v[j]);                                                                           \
       ESDK_UNROLL for (q = 0; q < V; q++) c[0][q] = _mm512_fmadd_ps(w, LD(xk, q, V, MASKED, ml), c[0][q]);      \
     }                                                                                                            \
@@ -223,8 +227,8 @@ ROWK(k12, 12, 0, 1)
 ROWK(k12m, 12, 1, 1)
 ROWK(k13, 13, 0, 1)
 ROWK(k13m, 13, 1, 1)
-typedef int64_t (*rowk_fn)(const float *, int64_t, const uint32_t *, const float *, int64_t, int64_t, uint32_t, int,
-                           float, float *, __mmask16, __m512, __m512);
+typedef int64_t (*rowk_fn)(const float *, int64_t, const uint32_t *, const float *, int64_t, int64_t, uint32_t,
+                           uint32_t, int, float, float *, __mmask16, __m512, __m512);
 static rowk_fn const k_rowk[14][2] = {{0, 0}, {k1, k1m}, {k2, k2m}, {k3, k3m}, {k4, k4m}, {k5, k5m}, {k6, k6m}, {k7, k7m}, {k8, k8m}, {k9, k9m}, {k10, k10m}, {k11, k11m}, {k12, k12m}, {k13, k13m}};
 
 #define KC_VMAX 8     /* pixel tile: up to 8 vectors */
@@ -261,12 +265,53 @@ static T512 int spmm_kchunk(const esdk_spmm_args *a, const float *x, const float
         uint32_t k1 = (uint32_t)(K - k0 < kc ? K : k0 + kc);
         int mode = (k0 == 0) | (k1 == (uint32_t)K) << 1;
         for (m = g0; m < g1; m++)
-          cur[m - g0] = (uint32_t)f(x + p0, a->xs_k, a->col_idx, v, cur[m - g0], a->row_ptr[m + 1], k1, mode,
+          cur[m - g0] = (uint32_t)f(x + p0, a->xs_k, a->col_idx, v, cur[m - g0], a->row_ptr[m + 1], 0, k1, mode,
                                     b ? b[m] : 0.0f, y + m * a->ys_m + p0, ml, lo, hi);
       }
     }
   }
   return 1;
+}
+
+#define KM_BUF 16384 /* floats of the aligned chunk copy (64 KB): kc x tile rows must fit */
+
+/* K-chunked (chunk-major) weights, written by the exporter for maps up to 28x28: per pixel
+   tile, chunk c's rows of X are copied to 64-byte-aligned rows of a stack buffer (196-px rows
+   sit at 784-byte strides, so most direct loads straddle lines: ~10% of the layer), then every
+   output row walks its nonzeros of chunk c, one contiguous stream of values and indices per
+   chunk, carrying the partial sum through Y. Without the chunk-major layout the same walk
+   reads the weights in nch strided passes and loses its gain once they leave L2. */
+static T512 void spmm_chunk_major(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y) {
+  float xb[KM_BUF] __attribute__((aligned(64)));
+  int64_t P = a->P, M = a->M, kc = a->kc, p0, ch, m, k, q;
+  int maxv = P <= 208 ? 13 : 8;
+  int64_t nt = (P + 16 * maxv - 1) / (16 * maxv), tp = ((P + nt - 1) / nt + 15) / 16 * 16;
+  __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
+  for (p0 = 0; p0 < P; p0 += tp) {
+    int64_t cnt = P - p0 < tp ? P - p0 : tp, xs = (cnt + 15) / 16 * 16;
+    int nv = (int)(xs / 16), msk = (cnt & 15) != 0, copy = kc * xs <= KM_BUF;
+    __mmask16 ml = esdk_mask16(cnt - 16 * (nv - 1));
+    rowk_fn f = k_rowk[nv][msk];
+    for (ch = 0; ch < a->nch; ch++) {
+      int64_t k0 = ch * kc, k1 = a->K - k0 < kc ? a->K : k0 + kc;
+      int mode = (ch == 0) | (ch == a->nch - 1) << 1;
+      const float *X = x + k0 * a->xs_k + p0;
+      int64_t xstride = a->xs_k;
+      if (copy) {
+        for (k = k0; k < k1; k++)
+          for (q = 0; q < nv; q++)
+            _mm512_store_ps(xb + (k - k0) * xs + 16 * q,
+                            LD(x + k * a->xs_k + p0, q, nv, msk, ml));
+        X = xb;
+        xstride = xs;
+      }
+      for (m = a->m0; m < a->m1; m++) {
+        const uint32_t *rp = a->row_ptr + ch * M + m;
+        f(X, xstride, a->col_idx, v, rp[0], rp[1], (uint32_t)k0, 0xFFFFFFFFu, mode, b ? b[m] : 0.0f,
+          y + m * a->ys_m + p0, ml, lo, hi);
+      }
+    }
+  }
 }
 
 T512 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y) {
@@ -279,6 +324,10 @@ T512 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const flo
   int maxv = a->P <= 208 ? 13 : 8;
   __m512 lo = _mm512_set1_ps(a->lo), hi = _mm512_set1_ps(a->hi);
   if (a->xs_p != 1 || a->ys_p != 1) return 0;
+  if (a->nch > 1) {
+    spmm_chunk_major(a, x, v, b, y);
+    return 1;
+  }
   if (unst && spmm_kchunk(a, x, v, b, y)) return 1;
   if (unst) {
     /* unstructured: the cost is per nonzero (index, broadcast, address), so each nonzero

@@ -1,7 +1,8 @@
 /* Block-CSR 1x1 conv (Fast Sparse ConvNets) over 16-pixel tiles: each output row walks its
    nonzero blocks, broadcasting one weight and FMA-ing it into 4 q-register accumulators along
    HW. NCHW layout (unit pixel stride) only; sparse FC (pixel stride K) declines to scalar.
-   The last HW % 4 pixels run a scalar loop: no masked loads on NEON. */
+   The last HW % 4 pixels run a scalar loop: no masked loads on NEON. K-chunked weights are
+   walked chunk after chunk within each row. */
 #include "neon.h"
 #if defined(__aarch64__)
 
@@ -9,10 +10,11 @@
   static void NAME(const esdk_spmm_args *a, int64_t rb, int64_t r, const float *X, const float *v,       \
                    float bias, float *Yrow, float32x4_t lo, float32x4_t hi) {                             \
     float32x4_t c[V];                                                                                     \
-    int64_t j, cc;                                                                                        \
+    int64_t j, cc, ch, nch = a->nch > 1 ? a->nch : 1, nbr = a->M / a->br;                                 \
     int q;                                                                                                \
     for (q = 0; q < V; q++) c[q] = vdupq_n_f32(bias);                                                     \
-    for (j = a->row_ptr[rb]; j < a->row_ptr[rb + 1]; j++)                                                 \
+    for (ch = 0; ch < nch; ch++) /* K-chunked weights: the row's list in each chunk */                   \
+    for (j = a->row_ptr[ch * nbr + rb]; j < a->row_ptr[ch * nbr + rb + 1]; j++)                           \
       for (cc = 0; cc < a->bc; cc++) {                                                                    \
         float32x4_t wv = vdupq_n_f32(v[(j * a->br + r) * a->bc + cc]);                                    \
         const float *xk = X + ((int64_t)a->col_idx[j] * a->bc + cc) * a->xs_k;                            \
@@ -31,7 +33,7 @@ typedef void (*row_fn)(const esdk_spmm_args *, int64_t, int64_t, const float *, 
 static row_fn const k_row[5] = {0, row1, row2, row3, row4};
 
 int esdk_spmm_f32_neon(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y) {
-  int64_t p0, rb, r, j, cc, vec_end = a->P & ~(int64_t)3;
+  int64_t p0, rb, r, j, cc, ch, vec_end = a->P & ~(int64_t)3, nch = a->nch > 1 ? a->nch : 1, nbr = a->M / a->br;
   float32x4_t lo = vdupq_n_f32(a->lo), hi = vdupq_n_f32(a->hi);
   if (a->xs_p != 1 || a->ys_p != 1) return 0;
   for (p0 = 0; p0 < vec_end; p0 += 16) {
@@ -47,9 +49,10 @@ int esdk_spmm_f32_neon(const esdk_spmm_args *a, const float *x, const float *v, 
       for (r = 0; r < a->br; r++) {
         int64_t m = rb * a->br + r;
         float acc = b ? b[m] : 0.0f, o;
-        for (j = a->row_ptr[rb]; j < a->row_ptr[rb + 1]; j++)
-          for (cc = 0; cc < a->bc; cc++)
-            acc += v[(j * a->br + r) * a->bc + cc] * x[((int64_t)a->col_idx[j] * a->bc + cc) * a->xs_k + p0];
+        for (ch = 0; ch < nch; ch++)
+          for (j = a->row_ptr[ch * nbr + rb]; j < a->row_ptr[ch * nbr + rb + 1]; j++)
+            for (cc = 0; cc < a->bc; cc++)
+              acc += v[(j * a->br + r) * a->bc + cc] * x[((int64_t)a->col_idx[j] * a->bc + cc) * a->xs_k + p0];
         o = acc < a->lo ? a->lo : acc;
         y[m * a->ys_m + p0] = o > a->hi ? a->hi : o;
       }
