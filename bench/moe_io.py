@@ -6,11 +6,12 @@ Contenders, each in its own process inside a cgroup-v1 memory limit (page cache 
 all experts resident (no cap), streaming with an expert cache of 10/25/50% of expert bytes
 (O_DIRECT, LFU-decay, the pre-attention router's exact reads), 25% with next-layer prediction
 (always / idle-only), two-layer prediction, LRU, no prediction and two I/O threads, an mmap
-baseline capped at the 25% budget, and resident / 25% / mmap again with the scalar kernels
-(the compute-bound regime). Passes interleave the contenders; the table gives medians and the
+baseline capped at the 25% budget, resident / 25% / mmap again with the scalar kernels
+(the compute-bound regime), and resident / 10-50% / mmap with 4-bit expert rows (the cache a
+fraction of the 4-bit bundle). Passes interleave the contenders; the table gives medians and the
 offline Belady bound on reuse. Writes docs/performance.md's moe block.
 
-    python bench/moe_io.py [--scale 64] [--tokens 48] [--repeats 3] [--no-doc]
+    python bench/moe_io.py [--scale 64] [--tokens 48] [--repeats 3] [--no-int4] [--no-doc]
 """
 from __future__ import annotations
 
@@ -163,17 +164,19 @@ def bench_prompt() -> str:
     return Path(sysconfig.get_paths()["stdlib"], "shutil.py").read_bytes()[2000:2120].decode("utf-8", "replace")
 
 
-def prepare(scale: int) -> Path:
+def prepare(scale: int, quantize: str = "int8") -> Path:
+    """the benchmark artifact + bundle, exported again when the checkpoint is newer"""
     from edge_sdk.moe.export import export_dir
     from models.moe_lm import build
 
     ck = CACHE / "moe_lm.pt"
     if not ck.is_file():
         raise SystemExit(f"no trained checkpoint at {ck}: run python bench/moe_train.py first")
-    art = CACHE / f"moe_lm_x{scale}.esmoe"
-    if not art.is_file() or not art.with_suffix(".esmx").is_file():
+    art = CACHE / f"moe_lm_x{scale}{'' if quantize == 'int8' else '_' + quantize}.esmoe"
+    bundle = art.with_suffix(".esmx")
+    if not bundle.is_file() or not art.is_file() or bundle.stat().st_mtime < ck.stat().st_mtime:
         hf = build(CACHE / "hf", checkpoint=ck)
-        export_dir(hf, art, quantize="int8", d_ff_scale=scale)
+        export_dir(hf, art, quantize=quantize, d_ff_scale=scale)
     return art
 
 
@@ -183,6 +186,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--repeats", type=int, default=3, help="interleaved passes; the table gives medians")
+    ap.add_argument("--no-int4", action="store_true", help="leave out the 4-bit expert rows")
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--doc-only", action="store_true", help="rewrite the docs block from the last results file")
     a = ap.parse_args(argv)
@@ -193,6 +197,7 @@ def main(argv=None) -> int:
         write_doc(json.loads((CACHE / "moe_io_results.json").read_text()))
         return 0
     art = prepare(a.scale)
+    art4 = None if a.no_int4 else prepare(a.scale, "int4")
     from edge_sdk import Generator
 
     g = Generator(art, mode="mmap")
@@ -200,6 +205,10 @@ def main(argv=None) -> int:
     cfg = g.config
     per_tok_experts = cfg.n_layers * cfg.top_k
     del g
+    total4 = None
+    if art4:
+        with Generator(art4, mode="mmap") as g4:
+            total4 = g4.total_expert_bytes
     prompt = bench_prompt()
     base = dict(artifact=str(art), prompt=prompt, tokens=a.tokens)
     mb = lambda frac: frac * total / 2**20  # noqa: E731
@@ -217,21 +226,34 @@ def main(argv=None) -> int:
              ("scalar kernels: all resident", dict(mode="resident", kernels="scalar"), None),
              ("scalar kernels: stream 25%", st(0.25, kernels="scalar"), 0.25),
              ("scalar kernels: mmap baseline, 25% cap", dict(mode="mmap", kernels="scalar"), 0.25)]
+    if art4:  # the cache (and the cap) a fraction of the 4-bit bundle
+        i4 = dict(artifact=str(art4), total=total4)
+        plan.append(("int4: all resident", dict(i4, mode="resident"), None))
+        for frac in (0.10, 0.25, 0.50):
+            plan.append((f"int4: stream {int(frac * 100)}%", dict(st(frac), cache_mb=frac * total4 / 2**20, **i4), frac))
+        plan.append(("int4: mmap baseline, 25% cap", dict(i4, mode="mmap"), 0.25))
     samples = {name: [] for name, _, _ in plan}
     for rep in range(a.repeats):  # passes interleave the contenders
         for name, spec, frac in plan:
-            limit = int(frac * total) + OVERHEAD_MB * 2**20 if frac else None
+            limit = int(frac * spec.get("total", total)) + OVERHEAD_MB * 2**20 if frac else None
             r = run_one(dict(base, **spec), limit)
             samples[name].append(r)
             print(rep, name, {k: r.get(k) for k in ("tokens_per_s", "hit_rate", "reuse_rate", "precision", "recall",
                                                      "mib_per_token", "stall_s", "error", "peak_bytes")}, flush=True)
     runs = [median_run(name, samples[name]) for name, _, _ in plan]
     runs[0]["belady"] = belady_bounds(art, prompt, a.tokens, [int(f * total) for f in (0.10, 0.25, 0.50)])
-    ref = runs[0]
-    for r in runs:
+    by = {r["name"]: r for r in runs}
+    if art4:
+        by["int4: all resident"]["belady"] = belady_bounds(art4, prompt, a.tokens, [int(f * total4) for f in (0.10, 0.25, 0.50)])
+    for r in runs:  # int4 rows against the int4 resident run (other weights, other tokens)
+        ref = by["int4: all resident"] if r["name"].startswith("int4") else runs[0]
         r["same_tokens"] = r.get("tokens_list") == ref.get("tokens_list")
+    meta = CACHE / "moe_lm.json"
+    train = json.loads(meta.read_text()) if meta.is_file() else {}
     out = {"artifact": str(art), "scale": a.scale, "expert_bytes_total": total, "expert_record": total // (cfg.n_layers * cfg.n_experts),
-           "experts_per_token": per_tok_experts, "d_ff_expert": cfg.d_ff_expert, "pre_router": bool(cfg.pre_router), "runs": runs}
+           "expert_bytes_total_int4": total4, "experts_per_token": per_tok_experts, "d_ff_expert": cfg.d_ff_expert,
+           "pre_router": bool(cfg.pre_router), "runs": runs,
+           "training": {k: train.get(k) for k in ("argv", "steps", "val_bits_per_byte", "held_out_python_bits_per_byte")}}
     (CACHE / "moe_io_results.json").write_text(json.dumps(out, indent=2))
     if not a.no_doc:
         write_doc(out)
@@ -242,15 +264,22 @@ def write_doc(out: dict) -> None:
     runs = out["runs"]
     by = {r["name"]: r for r in runs}
     tps = lambda name: (by.get(name) or {}).get("tokens_per_s")  # noqa: E731
-    ref, sref = tps("all resident"), tps("scalar kernels: all resident")
+    ref, sref, ref4 = tps("all resident"), tps("scalar kernels: all resident"), tps("int4: all resident")
     reps = len(runs[0].get("samples_tokens_per_s") or [1])
+    tr = out.get("training") or {}
+    argv = [x for i, x in enumerate(tr.get("argv") or []) if "--out" not in (x, tr["argv"][i - 1] if i else "")]
+    trained = (f"Trained with `python bench/moe_train.py {' '.join(argv)}` ({tr['steps']} steps; held-out "
+               f"{tr['val_bits_per_byte']:.3f} bits/byte, held-out Python {tr['held_out_python_bits_per_byte']:.3f}). "
+               if tr.get("argv") and tr.get("held_out_python_bits_per_byte") else "")
+    int4 = (f"4-bit rows (\"int4:\"): {out['expert_bytes_total_int4'] / 2**30:.2f} GiB of experts, caches and caps a fraction of "
+            "that. " if out.get("expert_bytes_total_int4") else "")
     lines = ["<!-- moe:begin -->", "## Mixture-of-experts: experts streamed from storage (bench/moe_io.py)", "",
              f"Trained 4-layer MoE (bench/moe_train.py, 32 experts, top-4, "
              f"{'pre-attention router' if out.get('pre_router') else 'post-attention router'}) with experts grown to d_ff "
              f"{out['d_ff_expert']} (x{out['scale']}; extra units have zero down-projection, so routing and tokens are "
              f"the trained model's), int8: {out['expert_bytes_total'] / 2**30:.2f} GiB of experts, "
              f"{out['expert_record'] / 2**20:.1f} MiB each, {out['experts_per_token']} routed experts per token. "
-             "Sized to finish in minutes on this 2-core machine, not a 4B-class bundle of several GB. "
+             + int4 + "Sized to finish in minutes on this 2-core machine, not a 4B-class bundle of several GB. " + trained +
              f"Greedy, {runs[0].get('tokens', '?')} steps per run; each contender runs {reps} times, passes interleaved; "
              "tokens/s is the median, the other columns come from the median run. Capped runs live in a cgroup-v1 "
              f"memory limit of cache + {OVERHEAD_MB} MiB (page cache counted); the bundle is dropped from the page cache "
@@ -269,7 +298,7 @@ def write_doc(out: dict) -> None:
             lines.append(f"| {r['name']} | error: {r['error']} | | | | | | | | | |")
             continue
         t = r.get("tokens_per_s") or 0
-        base = sref if r["name"].startswith("scalar") else ref
+        base = sref if r["name"].startswith("scalar") else ref4 if r["name"].startswith("int4") else ref
         same = r["same_tokens"] and r.get("same_tokens_all", True)
         runs_s = " / ".join(f"{v:.1f}" for v in r.get("samples_tokens_per_s") or [t])
         blind = "mmap" in r["name"]  # page faults are invisible to the runtime
@@ -287,10 +316,16 @@ def write_doc(out: dict) -> None:
         if sref and sm and ss.get("tokens_per_s"):
             lines += [f"At 25% (scalar kernels, compute-bound): {100 * ss['tokens_per_s'] / sref:.0f}% of all-resident, "
                       f"{ss['tokens_per_s'] / sm:.1f}x mmap, hit rate {f(ss['hit_rate'])}."]
-    bel = runs[0].get("belady")
-    if bel:
-        lines += ["", "Offline bound on reuse (Belady's MIN, clairvoyant eviction, over this run's routing): "
-                  + ", ".join(f"{k} slots {f(v)}" for k, v in bel.items()) + "."]
+    s4, mm4 = by.get("int4: stream 25%", {}), tps("int4: mmap baseline, 25% cap")
+    if ref4 and mm4 and s4.get("tokens_per_s"):
+        t = s4["tokens_per_s"]
+        lines += [f"At 25% (int4 rows, AVX2): {100 * t / ref4:.0f}% of the int4 all-resident tokens/s, {t / mm4:.1f}x its mmap "
+                  f"baseline, hit rate {f(s4['hit_rate'])}; reads ran at {t * s4['mib_per_token']:.0f} MiB/s."]
+    for name, what in (("all resident", ""), ("int4: all resident", " (int4 routing)")):
+        bel = (by.get(name) or {}).get("belady")
+        if bel:
+            lines += ["", f"Offline bound on reuse{what} (Belady's MIN, clairvoyant eviction, over this run's routing): "
+                      + ", ".join(f"{k} slots {f(v)}" for k, v in bel.items()) + "."]
     lines.append("<!-- moe:end -->")
     block = "\n".join(lines)
     write_marked(ROOT / "docs" / "performance.md", block, "<!-- moe:begin -->", "<!-- moe:end -->")

@@ -13,52 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import OrderedDict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import moe_io  # noqa: E402
 
-
-def lru(steps, slots):
-    c, hits, n = OrderedDict(), 0, 0
-    for cur in steps:
-        for k in cur:
-            n += 1
-            if k in c:
-                hits += 1
-                c.move_to_end(k)
-                continue
-            if len(c) >= slots:
-                victim = next(x for x in c if x not in cur)
-                del c[victim]
-            c[k] = 1
-    return hits / n
-
-
-def lfu(steps, slots, tok_of, decay, prior=None, protect=0):
-    freq = dict(prior or {})
-    when, cache, hits, n = {}, set(), 0, 0
-    for si, cur in enumerate(steps):
-        t = tok_of[si]
-        keep = set(cur)
-        for d in range(1, protect + 1):
-            if si + d < len(steps):
-                keep |= set(steps[si + d])
-
-        def score(x):
-            return freq.get(x, 0.0) * decay ** (t - when.get(x, t))
-        for k in cur:
-            n += 1
-            freq[k], when[k] = score(k) + 1.0, t
-            if k in cache:
-                hits += 1
-                continue
-            if len(cache) >= slots:
-                cand = [x for x in cache if x not in keep] or [x for x in cache if x not in cur]
-                cache.remove(min(cand, key=score))
-            cache.add(k)
-    return hits / n
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from edge_sdk.moe.trace import lfu, lru  # noqa: E402
 
 
 def pinned(keys, slots):

@@ -52,7 +52,7 @@ class Layer(nn.Module):
             if c.shared_gate:
                 self.sh_g = nn.Linear(D, 1, bias=False)
 
-    def forward(self, x, pos):
+    def forward(self, x, pos, dense=False):
         c = self.c
         B, T, D = x.shape
         xn = self.attn_norm(x)
@@ -70,23 +70,31 @@ class Layer(nn.Module):
         if c.norm_topk:
             w = w / w.sum(-1, keepdim=True)
         flat, fi, fw = hn.reshape(-1, D), idx.reshape(-1, c.top_k), w.reshape(-1, c.top_k)
+        out = self.experts_dense(flat, fi, fw) if dense else self.experts_sparse(flat, fi, fw)
+        if c.d_ff_shared:
+            s = self.sh_down(F.silu(self.sh_gate(flat)) * self.sh_up(flat))
+            if c.shared_gate:
+                s = s * torch.sigmoid(self.sh_g(flat))
+            out = out + s
+        return x + out.view(B, T, D), idx, probs
+
+    def experts_sparse(self, flat, fi, fw):
         out = torch.zeros_like(flat)
-        for e in range(c.n_experts):
+        for e in range(self.c.n_experts):
             rows, slot = (fi == e).nonzero(as_tuple=True)
             if rows.numel() == 0:
                 continue
             h = flat[rows]
             y = (F.silu(h @ self.gate[e].T) * (h @ self.up[e].T)) @ self.down[e].T
             out.index_add_(0, rows, y * fw[rows, slot, None])
-        if c.d_ff_shared:
-            s = self.sh_down(F.silu(self.sh_gate(flat)) * self.sh_up(flat))
-            if c.shared_gate:
-                s = s * torch.sigmoid(self.sh_g(flat))
-            out = out + s
-        # load-balancing loss (Switch): E * sum_e fraction_e * mean_prob_e
-        frac = torch.zeros(c.n_experts, device=x.device).index_add_(0, fi.reshape(-1), torch.ones(fi.numel(), device=x.device)) / fi.numel()
-        aux = c.n_experts * (frac * probs.reshape(-1, c.n_experts).mean(0)).sum()
-        return x + out.view(B, T, D), idx, aux
+        return out
+
+    def experts_dense(self, flat, fi, fw):
+        """Every expert on every token, weighted by the router (zero off the top-k): the same
+        function and gradients as experts_sparse, without its per-expert host syncs (GPU training)."""
+        wgt = torch.zeros(flat.shape[0], self.c.n_experts, device=flat.device, dtype=flat.dtype).scatter(1, fi, fw)
+        h = F.silu(torch.einsum("nd,efd->nef", flat, self.gate)) * torch.einsum("nd,efd->nef", flat, self.up)
+        return torch.einsum("nef,edf->nd", h * wgt[:, :, None], self.down)
 
 
 class MoELM(nn.Module):
@@ -99,15 +107,16 @@ class MoELM(nn.Module):
         self.norm = RMSNorm(c.d_model, c.rms_eps)
         self.lm_head = nn.Linear(c.d_model, c.vocab, bias=False)
 
-    def forward(self, tokens):
+    def forward(self, tokens, dense=False):
+        """(logits, per-layer top-k expert ids [B, T, k], per-layer router probabilities [B, T, E])"""
         x = self.emb(tokens)
         pos = torch.arange(tokens.shape[1], device=tokens.device)
-        routes, aux = [], 0.0
+        routes, probs = [], []
         for layer in self.layers:
-            x, idx, a = layer(x, pos)
+            x, idx, p = layer(x, pos, dense)
             routes.append(idx)
-            aux = aux + a
-        return self.lm_head(self.norm(x)), routes, aux
+            probs.append(p)
+        return self.lm_head(self.norm(x)), routes, probs
 
     def export_weights(self):
         """(dense dict, experts(layer, e) -> (gate, up, down)) as float32 numpy."""
