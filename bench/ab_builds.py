@@ -34,6 +34,14 @@ def other_session_class(checkout: Path):
     tmp = Path(tempfile.mkdtemp(prefix="esdk-ab-"))
     shutil.copytree(pkg, tmp / "edge_sdk_other", ignore=shutil.ignore_patterns("__pycache__"))
     sys.path.insert(0, str(tmp))
+    # A cffi extension registers itself in sys.modules under the name it was built with
+    # ("edge_sdk.runtime._esdk" and its ".lib"), whatever package it is imported from: load this
+    # build's first, load the other's now (not at its first Session), then put this build's
+    # entries back, so each Session class keeps its own library for every later artifact.
+    importlib.import_module("edge_sdk.runtime._esdk")
+    mine = {k: v for k, v in sys.modules.items() if k.startswith("edge_sdk.runtime._esdk")}
+    importlib.import_module("edge_sdk_other.runtime._esdk")
+    sys.modules.update(mine)
     return importlib.import_module("edge_sdk_other.runtime.session").Session
 
 
@@ -50,6 +58,8 @@ def main() -> int:
         new_path, _, old_path = pair.partition(":")
         old_path = old_path or new_path
         sn, so = Session(Path(new_path).read_bytes()), Old(Path(old_path).read_bytes())
+        if args.other and sn._lib is so._lib:
+            raise SystemExit("both sides loaded the same native library")
         x = np.random.default_rng(0).standard_normal(sn.inputs[0].shape).astype(np.float32)
         f = {sn.inputs[0].name: x}
         same = all(np.array_equal(a, b) for a, b in zip(sn.run(f).values(), so.run(f).values()))

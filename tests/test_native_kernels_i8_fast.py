@@ -114,8 +114,10 @@ CONV_I8 = [
 
 
 @pytest.mark.parametrize("case", range(len(CONV_I8)))
-@pytest.mark.parametrize("variant", ["plain", "extreme", "pertensor"])
+@pytest.mark.parametrize("variant", ["plain", "extreme", "pertensor", "relu"])
 def test_conv_i8_fast(case, variant):
+    """relu: qmin == zy, the fused ReLU / ReLU6 clamp (the AVX-512 requantization has a
+    shorter form for it)."""
     C, M, H, W, K, stride, pads, dil, group = CONV_I8[case]
     rng = np.random.default_rng(1000 + case * 3 + len(variant))
     extreme = variant == "extreme"
@@ -127,6 +129,9 @@ def test_conv_i8_fast(case, variant):
     b = rng.integers(-100000, 100000, size=M).astype(np.int32) if case % 3 else None
     mult, shift = quant_params(rng, M, variant != "pertensor")
     qmin, qmax = (-128, 127) if case % 2 else (-90, 100)
+    if variant == "relu":
+        zy = int(rng.integers(-128, 100))
+        qmin, qmax = zy, 127 if case % 2 else 110
     acc = conv_ref(x.astype(np.int64) - zx, w, b, stride, pads, dil, group)
     if variant == "pertensor":
         ref = fp.requantize(acc, mult[0], shift[0], zy, qmin, qmax)
@@ -189,7 +194,8 @@ SP_SHAPES = [
 @pytest.mark.parametrize("blk", SP_BLOCKS)
 @pytest.mark.parametrize("shape", range(len(SP_SHAPES)))
 @pytest.mark.parametrize("dens", [0.0, 0.1, 0.5, 1.0])
-def test_sparse_conv1x1_i8_fast(blk, shape, dens):
+@pytest.mark.parametrize("relu", [False, True])
+def test_sparse_conv1x1_i8_fast(blk, shape, dens, relu):
     br, bc = blk
     K, M, H, W, N = SP_SHAPES[shape]
     rng = np.random.default_rng(int(dens * 10) * 100 + shape * 10 + br * 3 + bc)
@@ -204,13 +210,14 @@ def test_sparse_conv1x1_i8_fast(blk, shape, dens):
     b = rng.integers(-30000, 30000, size=M).astype(np.int32)
     mult, shift = quant_params(rng, M, True)
     acc = np.einsum("mk,nkp->nmp", dense, x.reshape(N, K, -1).astype(np.int64) - zx) + b.reshape(1, -1, 1)
-    ref = fp.requantize(acc, mult.reshape(1, -1, 1), shift.reshape(1, -1, 1), zy, -128, 127).reshape(N, M, H, W)
+    qmin = zy if relu else -128  # relu: the fused ReLU clamp (qmin == zy)
+    ref = fp.requantize(acc, mult.reshape(1, -1, 1), shift.reshape(1, -1, 1), zy, qmin, 127).reshape(N, M, H, W)
     g = Graph()
     xi = g.input("x", x, scale=0.1, zp=zx)
     ins = [xi, g.const("v", vals, scale=0.01), g.const("rp", rp), g.const("ci", ci), g.const("b", b),
            g.const("m", mult), g.const("s", shift)]
     yi = g.output("y", "int8", ref.shape, scale=0.3, zp=zy)
-    g.op("SPARSE_CONV1X1", ins, [yi], block_r=br, block_c=bc, rows=M, cols=K)
+    g.op("SPARSE_CONV1X1", ins, [yi], block_r=br, block_c=bc, rows=M, cols=K, qmin=qmin, qmax=127)
     run_all(g, ref)
 
 
@@ -364,7 +371,9 @@ def test_int8_unstructured_reencoded_1x4(tmp_path):
 # without a left shift, and the general one). Each output channel gets its own shift (left
 # shifts, e = 0 .. 31) and a bias that puts the channel's 256 accumulators (bias + x, x over
 # every int8 value) across a point where the final rounding changes (a half-way point of
-# either sign), or at the int32 limits.
+# either sign), or at the int32 limits. The "relu" variant clamps at qmin == zy (a fused ReLU /
+# ReLU6), where the AVX-512 kernels leave the sign term out (negative values clamp to qmin
+# either way): zy = -128 as MobileNetV1's ReLU6 layers have it, and a zero point inside the range.
 def boundary_channels(rng):
     shifts = [2, 1, 0, 0] + [-e for e in range(1, 32)] + [-e for e in rng.integers(1, 14, size=13)]
     mult, bias = [], []
@@ -385,9 +394,11 @@ def boundary_channels(rng):
 
 
 @pytest.mark.parametrize("op", ["conv1x1", "sparse1x4", "dwconv3x3"])
-def test_requant_rounding_boundaries_i8_fast(op):
-    rng = np.random.default_rng({"conv1x1": 1, "sparse1x4": 2, "dwconv3x3": 3}[op])
-    zy = int(rng.integers(-20, 20))
+@pytest.mark.parametrize("clamp", ["int8", "relu-128", "relu"])
+def test_requant_rounding_boundaries_i8_fast(op, clamp):
+    rng = np.random.default_rng({"conv1x1": 1, "sparse1x4": 2, "dwconv3x3": 3}[op] + 10 * len(clamp))
+    zy = {"int8": int(rng.integers(-20, 20)), "relu-128": -128, "relu": int(rng.integers(-20, 20))}[clamp]
+    qmin = -128 if clamp == "int8" else zy
     mult, shift, b = boundary_channels(rng)
     M = mult.size
     xs = np.arange(-128, 128, dtype=np.int8)
@@ -401,7 +412,7 @@ def test_requant_rounding_boundaries_i8_fast(op):
         ins = [xi, g.const("w", w, scale=0.01), g.const("b", b), g.const("mult", mult), g.const("shift", shift)]
         yi = g.output("y", "int8", acc.shape, scale=0.1, zp=zy)
         g.op("CONV2D", ins, [yi], stride_h=1, stride_w=1, pad_t=1, pad_l=1, pad_b=1, pad_r=1, dil_h=1, dil_w=1,
-             group=M, qmin=-128, qmax=127)
+             group=M, qmin=qmin, qmax=127)
     else:  # 4 input channels, only the first weighted: acc = b + x[0]
         x = np.stack([xs] + [rng.permutation(xs) for _ in range(3)]).reshape(1, 4, 16, 16)
         acc = x[:, :1].astype(np.int64) + b.reshape(1, -1, 1, 1)
@@ -412,13 +423,14 @@ def test_requant_rounding_boundaries_i8_fast(op):
             w[:, 0] = 1
             ins = [xi, g.const("w", w, scale=0.01), g.const("b", b), g.const("mult", mult), g.const("shift", shift)]
             g.op("CONV2D", ins, [yi], stride_h=1, stride_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0, dil_h=1,
-                 dil_w=1, group=1, qmin=-128, qmax=127)
+                 dil_w=1, group=1, qmin=qmin, qmax=127)
         else:
             vals = np.tile(np.array([1, 0, 0, 0], np.int8), M)
             ins = [xi, g.const("v", vals, scale=0.01), g.const("rp", np.arange(M + 1, dtype=np.uint32)),
                    g.const("ci", np.zeros(M, np.uint32)), g.const("b", b), g.const("m", mult), g.const("s", shift)]
-            g.op("SPARSE_CONV1X1", ins, [yi], block_r=1, block_c=4, rows=M, cols=4)
-    ref = fp.requantize(acc, mult.reshape(1, -1, 1, 1), shift.reshape(1, -1, 1, 1), zy, -128, 127)
-    # the boundaries are really crossed: most channels take more than one output value
-    assert np.mean([np.unique(ref[0, m]).size > 1 for m in range(M)]) > 0.5
+            g.op("SPARSE_CONV1X1", ins, [yi], block_r=1, block_c=4, rows=M, cols=4, qmin=qmin, qmax=127)
+    ref = fp.requantize(acc, mult.reshape(1, -1, 1, 1), shift.reshape(1, -1, 1, 1), zy, qmin, 127)
+    # the boundaries are really crossed: most channels take more than one output value (with
+    # the ReLU clamp, the channels whose boundary is negative clamp to one value)
+    assert np.mean([np.unique(ref[0, m]).size > 1 for m in range(M)]) > (0.5 if clamp == "int8" else 0.3)
     run_all(g, ref)

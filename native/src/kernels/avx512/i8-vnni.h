@@ -19,6 +19,7 @@ typedef struct {
   __m512i zy16, lo8, hi8; /* for esdk_rq512_pack4: zy as int16 lanes, qmin / qmax as int8 lanes */
   int has_left; /* shift > 0: the saturating left shift is needed (rare: multipliers >= 1) */
   int general;  /* has_left or e = 0: the permute form of esdk_rq512_mbqm (see there) */
+  int nosign;   /* qmin == zy (fused ReLU / ReLU6): the [p < 0] term can be left out (see there) */
 } esdk_rq512;
 
 /* the output channel's multiplier and shift (the rest of q stays as esdk_rq512_set left it) */
@@ -44,6 +45,7 @@ static inline T512 void esdk_rq512_set_ch(esdk_rq512 *q, int32_t mult, int32_t s
 static inline T512 void esdk_rq512_set(esdk_rq512 *q, int32_t mult, int32_t shift, int32_t zy, int32_t qmin,
                                        int32_t qmax) {
   q->left = q->maxs = q->mins = _mm512_setzero_si512(); /* read only when has_left */
+  q->nosign = qmin == zy;
   esdk_rq512_set_ch(q, mult, shift);
   /* clamp before adding zy: zy, qmin, qmax are all within int8 range (loader), no overflow */
   q->lo = _mm512_set1_epi32(qmin - zy);
@@ -77,6 +79,16 @@ static inline T512 __m512i esdk_rq512_mbqm(__m512i acc, const esdk_rq512 *q) {
        puts floor(X / 2^(31+e)) in their high dword (nested floors), so one blend gathers. */
     const __m512i s31 = _mm512_set1_epi64((int64_t)1 << 31);
     __m512i vo = _mm512_srai_epi64(acc, 32);
+    if (q->nosign) {
+      /* Fused ReLU (qmin == zy): for p < 0 both forms, with and without the [p < 0] term, give
+         a result <= 0 (e >= 1: the numerator stays below 2^(31+e)), and clamp(zy + r) with
+         r <= 0 is qmin for both; for p >= 0 the term is 0. So the term is dropped: 8
+         instructions per 16 outputs instead of 12, same bytes after the clamp. Only for
+         callers that clamp (esdk_rq512_apply, esdk_rq512_pack4): set with qmin == zy. */
+      pe = _mm512_add_epi64(_mm512_mul_epi32(acc, q->mult), q->k64);
+      po = _mm512_add_epi64(_mm512_mul_epi32(vo, q->mult), q->k64);
+      return _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(pe, q->sh64), _mm512_srav_epi64(po, q->sh64o));
+    }
     pe = _mm512_sub_epi64(_mm512_add_epi64(_mm512_mul_epi32(acc, q->mult), q->k64), _mm512_and_si512(acc, s31));
     po = _mm512_sub_epi64(_mm512_add_epi64(_mm512_mul_epi32(vo, q->mult), q->k64), _mm512_and_si512(vo, s31));
     return _mm512_mask_blend_epi32(0xAAAA, _mm512_srav_epi64(pe, q->sh64), _mm512_srav_epi64(po, q->sh64o));
@@ -116,8 +128,12 @@ static inline T512 __m128i esdk_rq128_apply(__m128i acc, const esdk_rq512 *q) {
   __m128i v = acc, pe, po;
   if (!q->general) { /* as in esdk_rq512_mbqm */
     const __m128i s31 = _mm_set1_epi64x((int64_t)1 << 31), vo = _mm_srai_epi64(acc, 32);
-    pe = _mm_sub_epi64(_mm_add_epi64(_mm_mul_epi32(acc, mult), k64), _mm_and_si128(acc, s31));
-    po = _mm_sub_epi64(_mm_add_epi64(_mm_mul_epi32(vo, mult), k64), _mm_and_si128(vo, s31));
+    pe = _mm_add_epi64(_mm_mul_epi32(acc, mult), k64);
+    po = _mm_add_epi64(_mm_mul_epi32(vo, mult), k64);
+    if (!q->nosign) {
+      pe = _mm_sub_epi64(pe, _mm_and_si128(acc, s31));
+      po = _mm_sub_epi64(po, _mm_and_si128(vo, s31));
+    }
     v = _mm_mask_blend_epi32(0xA, _mm_srav_epi64(pe, sh), _mm_srav_epi64(po, _mm512_castsi512_si128(q->sh64o)));
     v = _mm_min_epi32(_mm_max_epi32(v, _mm512_castsi512_si128(q->lo)), _mm512_castsi512_si128(q->hi));
     return _mm_add_epi32(v, _mm512_castsi512_si128(q->zy));
