@@ -8,12 +8,14 @@
    offsets kw - pl, most of them split across cache lines. Stride 2: the even / odd lanes of a
    pair of loads (one permute per tap). R x V >= 4 independent FMA chains (one vector alone is
    FMA-latency bound): 1-vector rows in blocks of 7 (14x14 maps and 7-wide stride-2 outputs: no
-   partial block), 2-vector rows in blocks of 4, wider stride-1 rows in blocks of 2, stride-2
-   rows of 3-4 vectors one at a time (two at a time measured 0.69x in the model: the four loads
+   partial block), 2-vector rows in blocks of 4, 3-4-vector rows in blocks of 2, 5-7-vector rows
+   one at a time (two at a time: 7 x 2 accumulators + 8 input vectors + 9 weights spill; 0.147
+   vs 0.124 ms on 32ch 112x112 in the model, same process), stride-2 rows of 3-4 vectors one at a
+   time (two at a time measured 0.69x in the model: the four loads
    and three permutes per vector and tap row spill).
    In MobileNetV1 at 90% (this kernel against the previous one, which loaded every tap for every
    output row, in blocks of 4 / 2 / 1 rows for 1 / 2 / 3+ vectors; two builds interleaved in one
-   process, medians of 21, load 3.8): stride 1 32ch 112x112 0.148 -> 0.126 ms, 128ch 56x56
+   process, medians of 21, load 3.8): stride 1 32ch 112x112 0.148 -> 0.126 ms (2-row blocks), 128ch 56x56
    0.185 -> 0.115, 256ch 28x28 0.067 -> 0.050, 512ch 14x14 0.033 -> 0.027; stride 2 64ch
    112x112 0.125 -> 0.119, 128ch 56x56 0.074 -> 0.057, 256ch 28x28 0.039 -> 0.028, 512ch 14x14
    0.040 -> 0.028. The first version against the padded-plane kernel (C harness, median of 31):
@@ -64,7 +66,7 @@ static const float zero_row[160] __attribute__((aligned(64)));
 DWALIGN(align1x7, 1, 7)
 DWALIGN(align2x4, 2, 4)
 DWALIGN(align4x2, 4, 2)
-DWALIGN(align7x2, 7, 2)
+DWALIGN(align7x1, 7, 1)
 
 /* stride 2: output lane l of vector q reads input columns 32q + 2l + kw - pl: kw 0 / 1 are the
    even / odd lanes of one pair of loads, kw 2 the even lanes of a pair two columns on; loads
@@ -155,7 +157,7 @@ T512 int esdk_dwconv3x3_f32_4x16_avx512(const esdk_conv_args *a, const float *x,
     for (c = a->m0; c < a->m1; c++) {
       const float *xc = x + (n * a->C + c) * a->H * W;
       float *yc = y + (n * a->M + c) * a->OH * OW;
-      (nv == 1 ? align1x7 : nv == 2 ? align2x4 : nv <= 4 ? align4x2 : align7x2)(xc, w + c * 9, b ? b[c] : 0.0f, yc, a, mv,
+      (nv == 1 ? align1x7 : nv == 2 ? align2x4 : nv <= 4 ? align4x2 : align7x1)(xc, w + c * 9, b ? b[c] : 0.0f, yc, a, mv,
                                                                                  ms, vlo, vhi);
     }
   return 1;
