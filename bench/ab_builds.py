@@ -34,6 +34,12 @@ def other_session_class(checkout: Path):
     tmp = Path(tempfile.mkdtemp(prefix="esdk-ab-"))
     shutil.copytree(pkg, tmp / "edge_sdk_other", ignore=shutil.ignore_patterns("__pycache__"))
     sys.path.insert(0, str(tmp))
+    # The cffi extension registers itself in sys.modules under the name it was built with
+    # ("edge_sdk.runtime._esdk"), so importing the copy replaces this build's entry, and every
+    # Session created afterwards (they import ._esdk when constructed) would run the other build.
+    mine = importlib.import_module("edge_sdk.runtime._esdk")
+    importlib.import_module("edge_sdk_other.runtime._esdk")
+    sys.modules["edge_sdk.runtime._esdk"] = mine
     return importlib.import_module("edge_sdk_other.runtime.session").Session
 
 
