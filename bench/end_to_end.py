@@ -222,9 +222,9 @@ def main() -> int:
     block = "\n".join(lines)
     print(block)
     if not args.no_write:
-        from kernels import write_doc
+        from bench_common import write_marked
 
-        write_doc(block, "## End to end", BEGIN, END)
+        write_marked(ROOT / "docs" / "performance.md", block, BEGIN, END, heading="## End to end")
     return 0
 
 
