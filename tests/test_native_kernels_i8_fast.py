@@ -254,9 +254,12 @@ def test_sparse_fc_i8_fast(blk, B, K, M, dens):
 # ---------------------------------------------------------------------------------------
 # BINARY int8 Add / Mul: inner dims past 16 with remainders, operands broadcast along the
 # inner dim (stride 0) and outer dims, and parameters the vector kernel declines (left_shift
-# 23, an input multiplier >= 1): every ISA level against numpy + fixedpoint.py.
+# 23, an input multiplier >= 1), a single-value operand: every ISA level against numpy + fixedpoint.py.
 BIN_I8 = [((1, 24, 56, 56), (1, 24, 56, 56)), ((2, 37, 19), (37, 1)), ((3, 1, 33), (3, 7, 33)), ((17,), (1,)),
-          ((4, 1), (4, 45))]
+          ((4, 1), (4, 45)),
+          # one operand a single value, the other contiguous with >= 1024 elements (the table
+          # path on VBMI CPUs), on either side, a 64-byte tail, and a broadcast (1, 1, 1) value
+          ((3, 5, 7, 11), (1,)), ((1,), (2, 40, 33)), ((1, 1, 1), (1, 64, 32))]
 
 
 @pytest.mark.parametrize("shapes", BIN_I8)
