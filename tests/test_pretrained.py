@@ -100,4 +100,9 @@ def test_ppocr_cls_int8_bit_exact_and_close_to_onnxruntime_qdq(tmp_path):
         ours.append(np.concatenate([np.ravel(ref[k]) for k in sorted(ref)]))
         o = peer.run(feeds)
         theirs.append(np.concatenate([np.ravel(o[k]) for k in sorted(o)]))
-    assert cosine(np.concatenate(ours), np.concatenate(theirs)) >= 0.98
+    ours, theirs = np.concatenate(ours), np.concatenate(theirs)
+    # the outputs are two-class probabilities near 1/2 on these inputs, so the cosine alone says
+    # little: the probabilities must also agree within 0.05 (int8 rounding and ranges differ)
+    print(f"\nPP-OCR cls int8: ours {np.round(ours, 4)} onnxruntime QDQ {np.round(theirs, 4)}")
+    assert cosine(ours, theirs) >= 0.98
+    assert np.abs(ours - theirs).max() <= 0.05
