@@ -108,8 +108,20 @@ CONV_I8 = [
     (3, 3, 90, 127, 3, (1, 1), (0, 1, 2, 0), (1, 1), 3),
     (3, 3, 9, 65, 3, (2, 2), (2, 0, 0, 2), (1, 1), 3),
     (1, 1, 2, 9000, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
-    (4, 4, 9, 9, 5, (1, 1), (2, 2, 2, 2), (1, 1), 4),       # depthwise 5x5: falls back
-    (4, 4, 9, 9, 3, (1, 1), (2, 2, 2, 2), (2, 2), 4),       # dilated depthwise: falls back
+    (4, 4, 9, 9, 5, (1, 1), (2, 2, 2, 2), (1, 1), 4),       # depthwise 5x5 (any-size kernel)
+    (4, 4, 9, 9, 3, (1, 1), (2, 2, 2, 2), (2, 2), 4),       # dilated depthwise (any-size kernel)
+    # any-size depthwise with width stride 1 (MobileNetV3 / PP-OCR 5x5, 3x3 at stride (2, 1)):
+    # widths around 16-lane tails, height strides, asymmetric pads, 7x7, 1x1 maps, crop at the
+    # bottom / right, and a plane too big for the kernel (falls back to the scalar one)
+    (7, 7, 6, 96, 5, (1, 1), (2, 2, 2, 2), (1, 1), 7),
+    (5, 5, 13, 17, 5, (2, 1), (2, 2, 2, 2), (1, 1), 5),
+    (3, 3, 24, 33, 3, (2, 1), (1, 1, 1, 1), (1, 1), 3),
+    (6, 6, 11, 15, 5, (3, 1), (0, 3, 1, 0), (1, 1), 6),
+    (2, 2, 10, 31, 7, (1, 1), (3, 3, 3, 3), (1, 1), 2),
+    (3, 3, 1, 1, 5, (1, 1), (2, 2, 2, 2), (1, 1), 3),
+    (4, 4, 9, 20, 5, (1, 1), (0, 0, 0, 0), (1, 1), 4),
+    (3, 3, 12, 17, 3, (1, 1), (1, 2, 1, 0), (2, 3), 3),
+    (2, 2, 200, 300, 5, (1, 1), (2, 2, 2, 2), (1, 1), 2),
 ]
 
 
@@ -242,9 +254,12 @@ def test_sparse_fc_i8_fast(blk, B, K, M, dens):
 # ---------------------------------------------------------------------------------------
 # BINARY int8 Add / Mul: inner dims past 16 with remainders, operands broadcast along the
 # inner dim (stride 0) and outer dims, and parameters the vector kernel declines (left_shift
-# 23, an input multiplier >= 1): every ISA level against numpy + fixedpoint.py.
+# 23, an input multiplier >= 1), a single-value operand: every ISA level against numpy + fixedpoint.py.
 BIN_I8 = [((1, 24, 56, 56), (1, 24, 56, 56)), ((2, 37, 19), (37, 1)), ((3, 1, 33), (3, 7, 33)), ((17,), (1,)),
-          ((4, 1), (4, 45))]
+          ((4, 1), (4, 45)),
+          # one operand a single value, the other contiguous with >= 1024 elements (the table
+          # path on VBMI CPUs), on either side, a 64-byte tail, and a broadcast (1, 1, 1) value
+          ((3, 5, 7, 11), (1,)), ((1,), (2, 40, 33)), ((1, 1, 1), (1, 64, 32))]
 
 
 @pytest.mark.parametrize("shapes", BIN_I8)

@@ -32,6 +32,8 @@ int esdk_spmm_i8_avx512(const esdk_spmm_args *a, const int8_t *x, const int8_t *
 int esdk_spmm_i8_1x4_avx512(const esdk_spmm_args *a, const int8_t *x, const int8_t *v, const int32_t *b, int8_t *y);
 int esdk_fc_i8_avx512(const esdk_fc_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_dwconv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+int esdk_dwconv_i8_16_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
+int esdk_dwconv_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_conv_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 int esdk_conv3x3_i8_avx512(const esdk_conv_args *a, const int8_t *x, const int8_t *w, const int32_t *b, int8_t *y);
 void esdk_quantize_f32_avx512(const float *x, int8_t *y, int64_t n, float scale, int32_t zp);
