@@ -18,7 +18,7 @@
    25x5, interleaved, medians of 301) 9 masked loads per output vector 4.7 us, one load per vector
    and 8 two-source permutes 5.2 us, 6 loads + 2 permutes 5.2 us; the FMAs alone (no loads, no
    masks) 2.0 us. Two channels per step share each mask (one k-register load for two loads and
-   FMAs): 4.7 -> 3.5 us; full vectors stored unmasked. NC channels (1 or 2) of V vectors. */
+   FMAs): 4.9 -> 4.0 us; full vectors stored unmasked. NC channels (1 or 2) of V vectors. */
 #define FLAT(NAME, V, NC)                                                                                        \
   static T512 void NAME(const float *xc, int64_t xs, const int64_t *d, const __mmask16 *mk, const float *wc,     \
                         const float *bc, float *yc, int64_t ys, int64_t left, __m512 vlo, __m512 vhi) {          \
