@@ -81,6 +81,7 @@ class Session:
         # (making them on every run cost ~0.1 ms, ~2% of a sparse MobileNetV1 invoke)
         self._in_views = [self._view(lib.esdk_input_data(self._model, k), i) for k, i in enumerate(self.inputs)]
         self._out_views = [self._view(lib.esdk_output_data(self._model, k), i) for k, i in enumerate(self.outputs)]
+        self._in_names = {i.name for i in self.inputs}
 
     @property
     def isa(self) -> str:
@@ -109,15 +110,17 @@ class Session:
             if len(feeds) != len(self.inputs):
                 raise EdgeSdkError(f"expected {len(self.inputs)} inputs, got {len(feeds)}")
             feeds = {info.name: a for info, a in zip(self.inputs, feeds)}
-        missing = [i.name for i in self.inputs if i.name not in feeds]
-        unknown = [k for k in feeds if k not in {i.name for i in self.inputs}]
-        if missing or unknown:
+        if feeds.keys() != self._in_names:  # one set comparison on the common path (DS-CNN runs in ~60 us)
+            missing = [i.name for i in self.inputs if i.name not in feeds]
+            unknown = [k for k in feeds if k not in self._in_names]
             raise EdgeSdkError(f"inputs missing: {missing}, unknown: {unknown}; expected {[i.name for i in self.inputs]}")
         for info, view in zip(self.inputs, self._in_views):
-            arr = np.asarray(feeds[info.name])
-            if tuple(arr.shape) != info.shape:
+            arr = feeds[info.name]
+            if type(arr) is not np.ndarray:
+                arr = np.asarray(arr)
+            if arr.shape != info.shape:
                 raise EdgeSdkError(f"input '{info.name}' has shape {tuple(arr.shape)}, expected {info.shape}")
-            view[...] = arr.astype(info.dtype, copy=False)
+            view[...] = arr  # casts like astype(view.dtype) would, without the temporary
         self._check(self._lib.esdk_invoke(self._model))
         return {info.name: view.copy() for info, view in zip(self.outputs, self._out_views)}
 

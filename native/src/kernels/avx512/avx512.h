@@ -18,6 +18,7 @@ static inline T512 __m512 esdk_clamp512(__m512 v, __m512 lo, __m512 hi) { return
 int esdk_conv1x1_f32_odd_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_conv1x1_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_dwconv3x3_f32_4x16_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
+int esdk_dwconv3x3_f32_flat_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_dwconv3x3_f32_plane_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, const float *w, const float *b, float *y);
 int esdk_spmm_f32_avx512(const esdk_spmm_args *a, const float *x, const float *v, const float *b, float *y);

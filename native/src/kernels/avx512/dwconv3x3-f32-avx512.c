@@ -56,6 +56,8 @@ T512 int esdk_dwconv3x3_f32_avx512(const esdk_conv_args *a, const float *x, cons
   if (a->sw != 1 && a->sw != 2) return 0;
   /* stride 1 rows of 9..112, stride 2 rows of 5..64: masked taps straight from the input */
   if (esdk_dwconv3x3_f32_4x16_avx512(a, x, w, b, y)) return 1;
+  /* rows under 16 outputs, stride 1, up to 512 outputs: flat masked taps, no copies */
+  if (esdk_dwconv3x3_f32_flat_avx512(a, x, w, b, y)) return 1;
   /* up to 112 wide (planes within its 112 KiB stack buffer): padded-plane kernel (no border code, junk columns instead of empty lanes) */
   if (a->OW <= 112 && esdk_dwconv3x3_f32_plane_avx512(a, x, w, b, y)) return 1;
   /* narrow maps (DS-CNN's 5-wide rows) are mostly border columns, which this kernel does in
