@@ -14,6 +14,22 @@ pytestmark = [pytest.mark.slow,
                                  reason="needs qemu-system-arm and arm-none-eabi-gcc")]
 
 
+def board_steps_like_host(p, xs, ys, steps, tmp_path):
+    """Train the plan `steps` samples on the emulated board and on the host Trainer: the board's
+    weights must equal the host's bit for bit, and differ from the start."""
+    from edge_sdk.finetune import Trainer
+    from edge_sdk.finetune.board import Board
+
+    p.save(tmp_path / "plan.esm")
+    tr = Trainer(p)
+    start = tr.params()
+    with Board(tmp_path / "plan.esm", tmp_path / "flash.img") as b:
+        for i in range(steps):
+            b.train(xs[i], ys[i])
+            tr.step(xs[i], ys[i])
+        assert b.params() == tr.params() != start
+
+
 @pytest.fixture(scope="module")
 def data():
     r = np.random.default_rng(1)
@@ -50,40 +66,24 @@ def test_board_matches_host_bit_exact_and_fits(setup, data):
 
 @pytest.mark.parametrize("backward", ["int8", "int8-stochastic"])
 def test_board_int8_backward_matches_host(backward, data, tmp_path):
-    from edge_sdk.finetune import Trainer
-    from edge_sdk.finetune.board import Board, build_firmware
+    from edge_sdk.finetune.board import build_firmware
 
     build_firmware()
     p = make("full", data, lr=0.2, backward=backward)
-    p.save(tmp_path / "plan.esm")
-    xs, ys = data
-    tr = Trainer(p)
-    start = tr.params()
-    with Board(tmp_path / "plan.esm", tmp_path / "flash.img") as b:
-        for i in range(6):
-            b.train(xs[i], ys[i])
-            tr.step(xs[i], ys[i])
-        assert b.params() == tr.params() != start
+    board_steps_like_host(p, *data, 6, tmp_path)
 
 
 def test_board_trains_through_pools_like_host(data, tmp_path):
     from edge_sdk.export import export
-    from edge_sdk.finetune import Trainer, plan
-    from edge_sdk.finetune.board import Board, build_firmware
+    from edge_sdk.finetune import plan
+    from edge_sdk.finetune.board import build_firmware
     from tests.test_finetune_pool import pool_graph
 
     build_firmware()
     xs, ys = data
     art = export(pool_graph(), quantize="int8", calibration=[{"input": x} for x in xs[:8]], validate=False)
     p = plan(art, target="cortex-m7", update="full", lr=0.2, calibration=(xs[:8], ys[:8]), backward="int8")
-    p.save(tmp_path / "plan.esm")
-    tr = Trainer(p)
-    start = tr.params()
-    with Board(tmp_path / "plan.esm", tmp_path / "flash.img") as b:
-        for i in range(4):
-            b.train(xs[i], ys[i])
-            tr.step(xs[i], ys[i])
-        assert b.params() == tr.params() != start
+    board_steps_like_host(p, xs, ys, 4, tmp_path)
 
 
 def test_power_cut_during_save_keeps_previous_weights(setup, data):
