@@ -1,6 +1,5 @@
 """The training firmware on emulated cortex-m7 (qemu mps2-an500): same weights as the host
 Trainer after the same samples, measured SRAM, and weights that survive power cuts mid-save."""
-import os
 import random
 import shutil
 
