@@ -12,7 +12,9 @@ documents without forcing every batch to use them all alike.
 
 The defaults train the benchmark model (docs/moe.md): pre-attention router, global balancing
 over 512 micro-batches of 32 x 256 bytes (weight 0.1), temporal-locality loss 0.03 (--stay-coef),
-1500 steps with cosine decay. On a CUDA machine, with this machine's corpus:
+1500 steps with cosine decay. --n-experts / --top-k / --d-ff-expert / --d-ff-shared change the
+expert granularity (e.g. 64 experts of d_ff 64, top-8: the same active and total expert parameters).
+On a CUDA machine, with this machine's corpus:
 
     python bench/moe_train.py --dump-corpus moe_corpus.bin          # here (+ moe_corpus.texts.json)
     python bench/moe_train.py --device cuda --corpus-file moe_corpus.bin --eval-texts moe_corpus.texts.json
@@ -43,6 +45,23 @@ SMALL = dict(n_layers=4, d_model=256, n_heads=4, n_kv_heads=2, head_dim=64, voca
              d_ff_expert=128, d_ff_shared=0, max_seq=1024)
 TINY = dict(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, head_dim=16, vocab=256, n_experts=8, top_k=2,
             d_ff_expert=64, d_ff_shared=0, max_seq=256)
+
+
+def model_config(size: str = "small", pre_router: bool = True, n_experts: int | None = None, top_k: int | None = None,
+                 d_ff_expert: int | None = None, d_ff_shared: int = 0) -> MoEConfig:
+    """The model size's config with the expert shape (granularity, docs/moe.md) changed where given;
+    d_ff_shared adds a gated shared expert (Qwen2-MoE)."""
+    cfg = MoEConfig(**(SMALL if size == "small" else TINY))
+    cfg.pre_router = pre_router
+    for name, v in (("n_experts", n_experts), ("top_k", top_k), ("d_ff_expert", d_ff_expert)):
+        if v is not None:
+            setattr(cfg, name, v)
+    if not 1 <= cfg.top_k <= cfg.n_experts or cfg.d_ff_expert < 1 or d_ff_shared < 0:
+        raise ValueError(f"bad expert shape: top-k {cfg.top_k} of {cfg.n_experts} experts, d_ff {cfg.d_ff_expert}, "
+                         f"shared {d_ff_shared}")
+    if d_ff_shared:
+        cfg.d_ff_shared, cfg.shared_gate = d_ff_shared, True
+    return cfg
 
 
 def corpus(max_bytes: int = 8 << 20) -> tuple[bytes, list[str]]:
@@ -169,7 +188,11 @@ def corpus_usage(model: MoELM, data: np.ndarray, device: str = "cpu", windows: i
             hist[l] += np.bincount(r.reshape(-1).cpu().numpy(), minlength=model.c.n_experts)
     p = hist / hist.sum(1, keepdims=True)
     ent = [float(-(q[q > 0] * np.log2(q[q > 0])).sum() / math.log2(model.c.n_experts)) for q in p]
-    return {"entropy_rel": ent, "entropy_rel_mean": float(np.mean(ent)), "experts_over_1pct": [int((q >= 0.01).sum()) for q in p]}
+    # 1% of the slots is 0.32 of a uniform share at 32 experts; with more experts the same fraction of
+    # a uniform share is the comparable threshold (1% would exceed the uniform share at 128 experts)
+    scaled = 0.32 / model.c.n_experts
+    return {"entropy_rel": ent, "entropy_rel_mean": float(np.mean(ent)), "experts_over_1pct": [int((q >= 0.01).sum()) for q in p],
+            "experts_over_scaled": [int((q >= scaled).sum()) for q in p], "scaled_threshold": scaled}
 
 
 def balance_loss(routes: list, probs: list, mode: str, history: list, window: int) -> torch.Tensor:
@@ -333,7 +356,11 @@ def main(argv=None) -> int:
     ap.add_argument("--aux-coef", type=float, default=0.1, help="Switch load-balancing loss weight")
     ap.add_argument("--pre-router", action=argparse.BooleanOptionalAction, default=True,
                     help="router reads the layer input (attention norm) before attention, as in SmallThinker")
-    ap.add_argument("--d-ff-shared", type=int, default=0, help="add a gated shared expert of this width")
+    ap.add_argument("--n-experts", type=int, help="routed experts per layer (default: the model size's, 32)")
+    ap.add_argument("--top-k", type=int, help="routed experts per token and layer (default: the model size's, 4)")
+    ap.add_argument("--d-ff-expert", type=int, help="hidden width of each routed expert (default: the model size's, 128)")
+    ap.add_argument("--d-ff-shared", type=int, default=0,
+                    help="add a gated shared expert of this width (always resident: it lives in the dense artifact)")
     ap.add_argument("--steps", type=int, default=1500, help="stop after this many steps (and at --seconds)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--schedule", choices=["const", "cos"], default="cos", help="cos: decay to 10%% over --steps")
@@ -368,15 +395,16 @@ def main(argv=None) -> int:
         a.eval_only.with_suffix(".eval.json").write_text(json.dumps(info, indent=2))
         print(summary_line(a.eval_only, info, model.c))
         return 0
-    cfg = MoEConfig(**(SMALL if a.size == "small" else TINY))
-    cfg.pre_router = a.pre_router
-    if a.d_ff_shared:
-        cfg.d_ff_shared, cfg.shared_gate = a.d_ff_shared, True
+    try:
+        cfg = model_config(a.size, a.pre_router, a.n_experts, a.top_k, a.d_ff_expert, a.d_ff_shared)
+    except ValueError as e:
+        ap.error(str(e))
     model, info = train(cfg, a.seconds, a.seed, batch=a.batch, seq=a.seq, lr=a.lr, aux_coef=a.aux_coef, device=a.device,
                         corpus_file=a.corpus_file, max_steps=a.steps, balance=a.balance, balance_window=a.balance_window,
                         schedule=a.schedule, eval_every=a.eval_every, texts=texts, stay_coef=a.stay_coef,
                         window_coef=a.window_coef)
     info.update(device=a.device, aux_coef=a.aux_coef, pre_router=a.pre_router, d_ff_shared=a.d_ff_shared,
+                n_experts=cfg.n_experts, top_k=cfg.top_k, d_ff_expert=cfg.d_ff_expert,
                 argv=sys.argv[1:] if argv is None else list(argv))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict(), "info": info}, a.out)
@@ -395,6 +423,8 @@ def summary_line(path, info: dict, cfg: MoEConfig) -> str:
         u = info["corpus_usage"]
         line += (f"; over the whole corpus: usage entropy {u['entropy_rel_mean']:.3f} of uniform, experts with >= 1% "
                  f"of the slots per layer {u['experts_over_1pct']}")
+        if "experts_over_scaled" in u:
+            line += f" (>= {100 * u['scaled_threshold']:.2f}%, 0.32 of a uniform share: {u['experts_over_scaled']})"
     for kind, m in info.get("locality", {}).get("mean", {}).items():
         line += f"; {kind} reuse prev {100 * m['reuse_prev_token']:.1f}%, " + ", ".join(
             f"{f}: MIN {100 * v['belady']:.1f}% LFU {100 * v['lfu']:.1f}%" for f, v in m.items() if f != "reuse_prev_token")

@@ -64,3 +64,41 @@ def test_dense_experts_match_sparse(pre_router):
     b, rb, pb = m(x, dense=True)
     assert all(torch.equal(u, v) for u, v in zip(ra, rb))
     assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_expert_shape_options():
+    """--n-experts / --top-k / --d-ff-expert / --d-ff-shared: the model has those shapes, and its
+    dense (GPU training) and sparse expert paths agree with the shared expert in."""
+    cfg = moe_train.model_config("tiny", True, n_experts=16, top_k=5, d_ff_expert=24, d_ff_shared=40)
+    assert (cfg.n_experts, cfg.top_k, cfg.d_ff_expert, cfg.d_ff_shared, cfg.shared_gate) == (16, 5, 24, 40, True)
+    assert moe_train.model_config("small") == moe_train.model_config("small", True, 32, 4, 128, 0)  # the defaults
+    torch.manual_seed(1)
+    m = MoELM(cfg)
+    assert tuple(m.layers[0].gate.shape) == (16, 24, cfg.d_model) and tuple(m.layers[0].sh_up.weight.shape) == (40, cfg.d_model)
+    x = torch.randint(0, 256, (2, 21))
+    a, ra, _ = m(x)
+    b, rb, _ = m(x, dense=True)
+    assert ra[0].shape == (2, 21, 5) and all(torch.equal(u, v) for u, v in zip(ra, rb))
+    assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+    for bad in (dict(top_k=17, n_experts=16), dict(top_k=0), dict(d_ff_expert=0)):
+        with pytest.raises(ValueError):
+            moe_train.model_config("tiny", **bad)
+
+
+def test_corpus_usage_counts():
+    """usage entropy and the experts over 1% and over 0.32 of a uniform share, against numpy on the
+    model's own routing of the same windows"""
+    torch.manual_seed(2)
+    cfg = moe_train.model_config("tiny", True, n_experts=48, top_k=3)
+    m = MoELM(cfg).eval()
+    data = np.random.default_rng(0).integers(0, 256, 5000).astype(np.uint8)
+    got = moe_train.corpus_usage(m, data, windows=16, window=64)
+    starts = np.linspace(0, len(data) - 65, 16).astype(np.int64)
+    with torch.no_grad():
+        _, routes, _ = m(torch.from_numpy(np.stack([data[j:j + 64] for j in starts]).astype(np.int64)))
+    for l, r in enumerate(routes):
+        q = np.bincount(r.numpy().reshape(-1), minlength=48) / r.numel()
+        assert got["experts_over_1pct"][l] == int((q >= 0.01).sum())
+        assert got["experts_over_scaled"][l] == int((q >= 0.32 / 48).sum())
+        nz = q[q > 0]
+        assert got["entropy_rel"][l] == pytest.approx(-(nz * np.log2(nz)).sum() / np.log2(48), rel=1e-9)
