@@ -14,12 +14,13 @@
 
 #include "edge_sdk_moe.h"
 
-#define MAX_ROWS 160
+#define MAX_ROWS 160   /* check: random shapes up to this */
 #define MAX_COLS 1100
-#define MAX_RB (MAX_COLS * 4 + 8)
+#define RUN_DIM 8192   /* run: the benchmark model's expert shapes (8192 x 256, 256 x 8192) */
+#define RUN_BYTES ((size_t)RUN_DIM * 256 * 4 + (size_t)RUN_DIM * 8)
 
-static uint8_t rows_buf[MAX_ROWS * MAX_RB];
-static float scale[MAX_ROWS], xv[MAX_COLS], y_ref[MAX_ROWS], y_isa[MAX_ROWS];
+static uint8_t rows_buf[RUN_BYTES];
+static float scale[RUN_DIM], xv[RUN_DIM], y_ref[RUN_DIM], y_isa[RUN_DIM];
 static uint64_t rng_state = 88172645463325252ull;
 
 static uint64_t rnd(void) { /* xorshift64* */
@@ -108,8 +109,9 @@ static int check(int32_t isa, int cases) {
 }
 
 static int run(int quant, int32_t isa, int32_t rows, int32_t cols, int n) {
-  if (rows < 1 || rows > MAX_ROWS || cols < 0 || cols > MAX_COLS) {
-    fprintf(stderr, "rows must be 1..%d, cols 0..%d\n", MAX_ROWS, MAX_COLS);
+  if (quant < 0 || quant > 2 || rows < 1 || rows > RUN_DIM || cols < 0 || cols > RUN_DIM ||
+      (size_t)rows * ((size_t)cols * 4 + 7) > RUN_BYTES) {
+    fprintf(stderr, "quant 0..2, rows 1..%d, cols 0..%d, rows x cols <= %d x 256\n", RUN_DIM, RUN_DIM, RUN_DIM);
     return 2;
   }
   size_t rb = fill(quant, rows, cols, 0);

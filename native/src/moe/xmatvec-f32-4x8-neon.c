@@ -10,9 +10,12 @@ static inline float32x4x2_t load8_f32(const uint8_t *p, int32_t i) {
   f.val[1] = vld1q_f32(w + 4);
   return f;
 }
+static inline float32x4x4_t load16_f32(const uint8_t *p, int32_t i) {
+  return moe_f32x2x2_neon(load8_f32(p, i), load8_f32(p, i + 8));
+}
 
 void esdk_moe_xmatvec_f32_4x8_neon(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y,
                                    int32_t rows, int32_t cols) {
-  MOE_XMATVEC_NEON_BODY(load8_f32, MOE_TAIL_F32)
+  MOE_XMATVEC_NEON_BODY(load8_f32, load16_f32, MOE_TAIL_F32)
 }
 #endif
