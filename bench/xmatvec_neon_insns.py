@@ -52,7 +52,7 @@ def main() -> int:
     plugin = linux.insn_plugin()
     with tempfile.TemporaryDirectory() as tmp:
         exe = build(Path(tmp))
-        print("| expert rows | matrix | scalar, instructions | NEON, instructions | per weight, scalar / NEON | scalar / NEON |")
+        print("| weights | matrix, rows x cols | scalar, instructions | NEON, instructions | per weight, scalar / NEON | scalar / NEON |")
         print("|---|---|---|---|---|---|")
         for quant, qname in QUANTS:
             for rows, cols in SHAPES:
