@@ -2,9 +2,12 @@
 -ffp-contract=off, as in targets/aarch64-linux-gnu.cmake) and run under qemu-aarch64: the NEON
 expert kernels equal the scalar ones bit for bit (native/programs/moe_xmatvec_check.c), and a
 whole model decoded with either, from resident experts and from the streamed cache, gives the
-host's tokens. Correctness only: emulated time means nothing."""
+host's tokens; and edge_sdk.Generator itself in arm64 Python (slow). Correctness only: emulated
+time means nothing."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -104,3 +107,47 @@ def test_aarch64_tokens_match_host(bins, tmp_path, quant, pre_router):
     assert len(logits) == 1, logits
     r = qemu(bins["run"], "-k", "avx2", art, art.with_suffix(".esmx"), 1, "0", *prompt)
     assert r.returncode == 1 and r.stderr.strip() == "error: expert kernels: this CPU or build has no AVX2", r.stderr
+
+
+GEN_SCRIPT = """
+import json, sys, types
+stage, art = sys.argv[1], sys.argv[2]
+pkg = types.ModuleType("edge_sdk"); pkg.__path__ = [stage + "/edge_sdk"]; sys.modules["edge_sdk"] = pkg
+from edge_sdk.moe.generator import Generator
+for kernels, kw in (("auto", {"mode": "resident"}), ("neon", {"expert_cache_mb": 0.2}), ("scalar", {"expert_cache_mb": 0.2})):
+    with Generator(art, kernels=kernels, **kw) as g:
+        r = g.generate(list(b"def f("), 12)
+        print(json.dumps({"asked": kernels, "kernels": g.kernels, "tokens": r.tokens, "reads": r.stats.get("reads")}))
+"""
+
+
+@pytest.mark.slow
+def test_python_generator_on_aarch64(tmp_path):
+    """edge_sdk.Generator in arm64 python3.11 under qemu (the cffi extension cross-built by
+    native/cross/aarch64_python.sh): "auto" picks NEON, and resident and streamed decoding with
+    kernels="neon" and "scalar" give the host's tokens."""
+    if not shutil.which("debootstrap"):
+        pytest.skip("debootstrap is not installed (needed for the arm64 Python sysroot)")
+    pytest.importorskip("torch")
+    from edge_sdk import Generator
+    from edge_sdk.moe.export import export_dir
+    from models.moe_lm import build
+
+    art = tmp_path / "m.esmoe"
+    export_dir(build(tmp_path / "hf", seed=7, pre_router=True), art, quantize="int4")
+    host = Generator(art, mode="resident").generate(list(b"def f("), 12).tokens
+    env = dict(os.environ, PYTHON=sys.executable)
+    cross = ROOT / "native" / "cross"
+    p = subprocess.run(["bash", str(cross / "aarch64_python.sh")], capture_output=True, text=True, timeout=1800, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]  # builds (or reuses) the staged aarch64 package
+    sysroot = subprocess.run(["bash", str(cross / "aarch64_sysroot.sh")], capture_output=True, text=True, check=True,
+                             env=env).stdout.strip()
+    stage = Path(os.environ.get("EDGE_SDK_CACHE", Path.home() / ".cache" / "edge-sdk")) / "py-aarch64"
+    script = tmp_path / "gen.py"
+    script.write_text(GEN_SCRIPT)
+    r = qemu("-cpu", "cortex-a76", "-L", sysroot, f"{sysroot}/usr/bin/python3.11", "-B", script, stage, art, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    runs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(x["asked"], x["kernels"]) for x in runs] == [("auto", "neon"), ("neon", "neon"), ("scalar", "scalar")]
+    assert all(x["tokens"] == host for x in runs), (host, runs)
+    assert runs[1]["reads"] > 0 and runs[2]["reads"] > 0  # those two really streamed
