@@ -1,8 +1,12 @@
 """MoE expert matvec kernels (native/src/moe/xmatvec*.c): the scalar kernel against a numpy
 reference of the documented accumulation order, and every SIMD variant bit for bit against
-the scalar kernel, over odd shapes; then a whole model decoded with each kernel."""
+the scalar kernel, over odd shapes; then a whole model decoded with each kernel. The NEON
+kernels are checked under qemu-aarch64 (test_moe_aarch64.py); here, that hosts without them
+refuse them clearly."""
 from __future__ import annotations
 
+import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -101,3 +105,24 @@ def test_bad_arguments_refused():
     assert native(2, 0, packed, sc, x, 2, 7)[0] != 0  # int4 needs an even column count
     assert native(3, 0, packed, sc, x, 2, 8)[0] != 0  # no such quantization
     assert native(1, 5, packed, sc, x, 2, 8)[0] != 0  # no such isa
+
+
+@pytest.mark.skipif(platform.machine().lower() in ("aarch64", "arm64"), reason="NEON exists on this host")
+def test_neon_refused_off_aarch64(tmp_path):
+    """isa 2 / kernels="neon" / --kernels neon on a host build without NEON: unsupported, with a
+    one-line error, never a silent fallback to another kernel."""
+    pytest.importorskip("torch")
+    from edge_sdk import Generator
+    from edge_sdk.errors import RuntimeFailure
+    from edge_sdk.moe.export import export_dir
+    from models.moe_lm import build
+
+    packed, w, sc, x = _case(1, 3, 16, 0)
+    assert native(1, 2, packed, sc, x, 3, 16)[0] == lib.ESDK_ERR_UNSUPPORTED
+    art = tmp_path / "m.esmoe"
+    export_dir(build(tmp_path / "hf", seed=2), art, quantize="int8")
+    with pytest.raises(RuntimeFailure, match="NEON needs an aarch64 build"):
+        Generator(art, mode="resident", kernels="neon")
+    r = subprocess.run([sys.executable, "-m", "edge_sdk.cli.main", "generate", str(art), "--prompt", "x",
+                        "--max-tokens", "2", "--kernels", "neon"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1 and r.stderr.strip() == "error: expert kernels: NEON needs an aarch64 build", r.stderr

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         no_prefetch: bool = typer.Option(False, "--no-prefetch", help="demand reads only"),
         lookahead: Optional[int] = typer.Option(None, "--lookahead", help="layers predicted ahead, 0-3 (default: 0 with a pre-attention router, else 1)"),
         speculate: str = typer.Option("always", "--speculate", help="predicted reads: always | idle (only when no read is queued)"),
-        kernels: str = typer.Option("auto", "--kernels", help="expert kernels: auto | scalar | avx2 (same bits)"),
+        kernels: str = typer.Option("auto", "--kernels", help="expert kernels: auto | scalar | avx2 | neon (same bits)"),
         buffered: bool = typer.Option(False, "--buffered", help="read through the page cache (no O_DIRECT)"),
         mmap_baseline: bool = typer.Option(False, "--mmap", help="memory-map the bundle instead (baseline)"),
         temperature: float = typer.Option(0.0, help="0 = greedy"),

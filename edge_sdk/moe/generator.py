@@ -13,7 +13,7 @@ from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
 from .format import config_from_dict, read_meta
 
 POLICIES = {"lru": 0, "lfu": 1}
-KERNELS = {"auto": -1, "scalar": 0, "avx2": 1}
+KERNELS = {"auto": -1, "scalar": 0, "avx2": 1, "neon": 2}
 
 
 def _lib():
@@ -46,7 +46,8 @@ class Generator:
     mode: "stream" (cache of expert_cache_mb filled by the I/O thread, O_DIRECT unless
     direct=False), "resident" (whole bundle read into RAM), "mmap" (bundle memory-mapped,
     pages faulted in by the kernel: the baseline). policy: "lru" or "lfu" (LFU with decay).
-    kernels: "auto" (fastest on this CPU), "scalar" or "avx2"; all give the same bits.
+    kernels: "auto" (fastest on this CPU), "scalar", "avx2" (x86-64) or "neon" (aarch64); all give
+    the same bits.
     lookahead: layers whose experts are predicted ahead (0-3; default 0 for a model with a
     pre-attention router, whose own reads start before attention, else 1); speculate: "always"
     or "idle" (predicted reads only when no read is queued).

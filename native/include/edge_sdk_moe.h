@@ -106,9 +106,10 @@ esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prom
                               int32_t *out, int32_t *n_out);
 
 /* Expert matvec kernels: -1 the fastest this CPU has (the default), 0 the scalar reference,
-   1 AVX2 (ESDK_ERR_UNSUPPORTED without it). Every choice gives the same bits. */
+   1 AVX2 (x86-64), 2 NEON (aarch64); ESDK_ERR_UNSUPPORTED where the build or CPU lacks it.
+   Every choice gives the same bits. */
 esdk_status esdk_moe_set_kernels(esdk_moe *m, int32_t isa);
-const char *esdk_moe_kernels(const esdk_moe *m); /* "avx2" or "scalar" */
+const char *esdk_moe_kernels(const esdk_moe *m); /* "avx2", "neon" or "scalar" */
 /* One expert matrix, for tests and microbenchmarks: y[r] = scale[r] * dot(row r, x), rows
    row_bytes apart, quant 0 f32 / 1 int8 / 2 int4 (docs/moe.md), isa as above. */
 esdk_status esdk_moe_expert_matvec(int32_t quant, int32_t isa, const void *rows, size_t row_bytes, const float *scale,

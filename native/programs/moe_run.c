@@ -1,7 +1,9 @@
 /* moe_run: decode with the MoE runtime from the command line (used by the aarch64
  * emulation test, tests/test_moe_aarch64.py). Memory is static buffers / one malloc'd
  * region owned by this program, never by the runtime.
- *   moe_run ART BUNDLE MAX_NEW CACHE_BYTES(0 = resident) TOKEN...   -> prints generated ids */
+ *   moe_run [-k auto|scalar|avx2|neon] ART BUNDLE MAX_NEW CACHE_BYTES(0 = resident) TOKEN...
+ * prints the generated ids; on stderr the statistics, the expert kernels used and an FNV-1a
+ * hash of the last step's logits (to compare kernels and cache modes bit for bit). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +24,30 @@ static void *read_all(const char *path, size_t *n, size_t align) {
   return p;
 }
 
+static uint64_t fnv1a(const void *p, size_t n) {
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
+  return h;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 6) { fprintf(stderr, "usage: moe_run ART BUNDLE MAX_NEW CACHE_BYTES TOKEN...\n"); return 2; }
+  int32_t isa = -1;
+  if (argc >= 3 && !strcmp(argv[1], "-k")) {
+    static const char *names[4] = {"scalar", "avx2", "neon", "auto"};
+    isa = -2;
+    for (int i = 0; i < 4; i++) if (!strcmp(argv[2], names[i])) isa = i == 3 ? -1 : i;
+    if (isa == -2) { fprintf(stderr, "error: -k takes auto, scalar, avx2 or neon\n"); return 2; }
+    argc -= 2;
+    argv += 2;
+  }
+  if (argc < 6) { fprintf(stderr, "usage: moe_run [-k KERNELS] ART BUNDLE MAX_NEW CACHE_BYTES TOKEN...\n"); return 2; }
   size_t an = 0, bn = 0;
   void *art = read_all(argv[1], &an, 64);
   void *ctx = NULL;
   posix_memalign(&ctx, 64, esdk_moe_size());
   esdk_moe *m = (esdk_moe *)ctx;
   if (!art || esdk_moe_load(m, art, an) != ESDK_OK) { fprintf(stderr, "error: %s\n", art ? esdk_moe_error(m) : "cannot read artifact"); return 1; }
+  if (esdk_moe_set_kernels(m, isa) != ESDK_OK) { fprintf(stderr, "error: %s\n", esdk_moe_error(m)); return 1; }
   int32_t max_seq = 512;
   size_t arn = esdk_moe_arena_size(m, max_seq);
   void *arena = NULL;
@@ -61,6 +79,10 @@ int main(int argc, char **argv) {
   esdk_moe_get_stats(m, &s);
   fprintf(stderr, "tokens %llu hits %llu misses %llu late %llu reads %llu\n", (unsigned long long)s.tokens,
           (unsigned long long)s.hits, (unsigned long long)s.misses, (unsigned long long)s.late, (unsigned long long)s.reads);
+  esdk_moe_config cfg;
+  esdk_moe_get_config(m, &cfg);
+  fprintf(stderr, "kernels %s logits %016llx\n", esdk_moe_kernels(m),
+          (unsigned long long)fnv1a(esdk_moe_logits(m), (size_t)cfg.vocab * sizeof(float)));
   esdk_moe_io_close(m);
   return 0;
 }

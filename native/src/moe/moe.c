@@ -564,17 +564,26 @@ static int cpu_avx2(void) {
 }
 #endif
 
+/* isa: -1 the best this build and CPU have, 0 scalar, 1 AVX2 (x86-64, when the CPU has it),
+   2 NEON (aarch64 builds, always). NULL when that ISA is not available here. */
 static moe_xmatvec_fn pick_kernel(int32_t quant, int32_t isa, const char **name) {
   static const moe_xmatvec_fn scalar[3] = {esdk_moe_xmatvec_f32_scalar, esdk_moe_xmatvec_i8_scalar, esdk_moe_xmatvec_i4_scalar};
-  if (quant < 0 || quant > 2 || isa < -1 || isa > 1) return NULL;
+  if (quant < 0 || quant > 2 || isa < -1 || isa > 2) return NULL;
 #ifdef ESDK_MOE_X86
   static const moe_xmatvec_fn avx2[3] = {esdk_moe_xmatvec_f32_4x8_avx2, esdk_moe_xmatvec_i8_4x8_avx2, esdk_moe_xmatvec_i4_4x8_avx2};
-  if (isa != 0 && cpu_avx2()) {
+  if ((isa == -1 || isa == 1) && cpu_avx2()) {
     if (name) *name = "avx2";
     return avx2[quant];
   }
 #endif
-  if (isa == 1) return NULL;
+#ifdef ESDK_MOE_NEON
+  static const moe_xmatvec_fn neon[3] = {esdk_moe_xmatvec_f32_4x8_neon, esdk_moe_xmatvec_i8_4x8_neon, esdk_moe_xmatvec_i4_4x8_neon};
+  if (isa == -1 || isa == 2) {
+    if (name) *name = "neon";
+    return neon[quant];
+  }
+#endif
+  if (isa > 0) return NULL;
   if (name) *name = "scalar";
   return scalar[quant];
 }
@@ -583,8 +592,9 @@ esdk_status esdk_moe_set_kernels(esdk_moe *m, int32_t isa) {
   if (!m || !m->loaded) return ESDK_ERR_STATE;
   const char *name = "scalar";
   moe_xmatvec_fn f = pick_kernel(m->c.expert_quant, isa, &name);
-  if (!f) return isa == 1 ? fail(m, ESDK_ERR_UNSUPPORTED, "expert kernels: this CPU or build has no AVX2", 0)
-                          : fail(m, ESDK_ERR_ARG, "expert kernels: isa must be -1 (best), 0 (scalar) or 1 (avx2)", 0);
+  if (!f) return isa == 1   ? fail(m, ESDK_ERR_UNSUPPORTED, "expert kernels: this CPU or build has no AVX2", 0)
+                 : isa == 2 ? fail(m, ESDK_ERR_UNSUPPORTED, "expert kernels: NEON needs an aarch64 build", 0)
+                            : fail(m, ESDK_ERR_ARG, "expert kernels: isa must be -1 (best), 0 (scalar), 1 (avx2) or 2 (neon)", 0);
   m->xmv = f;
   m->kname = name;
   return ESDK_OK;
@@ -595,7 +605,7 @@ esdk_status esdk_moe_expert_matvec(int32_t quant, int32_t isa, const void *rows,
                                    const float *x, float *y, int32_t n_rows, int32_t n_cols) {
   if (!rows || !scale || !x || !y || n_rows < 0 || n_cols < 0 || (quant == 2 && n_cols % 2)) return ESDK_ERR_ARG;
   moe_xmatvec_fn f = pick_kernel(quant, isa, NULL);
-  if (!f) return quant >= 0 && quant <= 2 && isa == 1 ? ESDK_ERR_UNSUPPORTED : ESDK_ERR_ARG;
+  if (!f) return quant >= 0 && quant <= 2 && (isa == 1 || isa == 2) ? ESDK_ERR_UNSUPPORTED : ESDK_ERR_ARG;
   f((const uint8_t *)rows, row_bytes, scale, x, y, n_rows, n_cols);
   return ESDK_OK;
 }

@@ -6,12 +6,9 @@
 static inline MOE_T256 __m256 load8_f32(const uint8_t *p, int32_t i) {
   return _mm256_loadu_ps((const float *)(const void *)p + i);
 }
-#define TAIL_F32(t, p) \
-  for (int32_t i = c8; i < cols; i++) t += ((const float *)(const void *)(p))[i] * x[i]
-
 MOE_T256 void esdk_moe_xmatvec_f32_4x8_avx2(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y,
                                             int32_t rows, int32_t cols) {
-  MOE_XMATVEC_AVX2_BODY(load8_f32, TAIL_F32)
+  MOE_XMATVEC_AVX2_BODY(load8_f32, MOE_TAIL_F32)
 }
 
 #endif

@@ -12,14 +12,8 @@ static inline MOE_T256 __m256 load8_i4(const uint8_t *p, int32_t i) {
   v = _mm256_sub_epi32(_mm256_and_si256(v, _mm256_set1_epi32(15)), _mm256_set1_epi32(8));
   return _mm256_cvtepi32_ps(v);
 }
-#define TAIL_I4(t, p)                                                                   \
-  for (int32_t i = c8; i < cols; i += 2) {                                              \
-    uint8_t b = (p)[i >> 1];                                                            \
-    t += (float)((int)(b & 15) - 8) * x[i] + (float)((int)(b >> 4) - 8) * x[i + 1];     \
-  }
-
 MOE_T256 void esdk_moe_xmatvec_i4_4x8_avx2(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y,
                                            int32_t rows, int32_t cols) {
-  MOE_XMATVEC_AVX2_BODY(load8_i4, TAIL_I4)
+  MOE_XMATVEC_AVX2_BODY(load8_i4, MOE_TAIL_I4)
 }
 #endif

@@ -6,11 +6,8 @@
 static inline MOE_T256 __m256 load8_i8(const uint8_t *p, int32_t i) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p + i))));
 }
-#define TAIL_I8(t, p) \
-  for (int32_t i = c8; i < cols; i++) t += (float)((const int8_t *)(p))[i] * x[i]
-
 MOE_T256 void esdk_moe_xmatvec_i8_4x8_avx2(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y,
                                            int32_t rows, int32_t cols) {
-  MOE_XMATVEC_AVX2_BODY(load8_i8, TAIL_I8)
+  MOE_XMATVEC_AVX2_BODY(load8_i8, MOE_TAIL_I8)
 }
 #endif

@@ -22,4 +22,23 @@ void esdk_moe_xmatvec_f32_4x8_avx2(const uint8_t *q, size_t rb, const float *sc,
 void esdk_moe_xmatvec_i8_4x8_avx2(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y, int32_t rows, int32_t cols);
 void esdk_moe_xmatvec_i4_4x8_avx2(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y, int32_t rows, int32_t cols);
 #endif
+
+#if defined(__aarch64__)
+#define ESDK_MOE_NEON 1 /* Advanced SIMD is part of the armv8-a baseline: no detection needed */
+void esdk_moe_xmatvec_f32_4x8_neon(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y, int32_t rows, int32_t cols);
+void esdk_moe_xmatvec_i8_4x8_neon(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y, int32_t rows, int32_t cols);
+void esdk_moe_xmatvec_i4_4x8_neon(const uint8_t *q, size_t rb, const float *sc, const float *x, float *y, int32_t rows, int32_t cols);
+#endif
+
+/* The tail of a row in a SIMD kernel (elements c8..cols-1 added to t in order, as the scalar
+   kernels do), for bodies that define c8, cols and x. */
+#define MOE_TAIL_F32(t, p) \
+  for (int32_t i = c8; i < cols; i++) t += ((const float *)(const void *)(p))[i] * x[i]
+#define MOE_TAIL_I8(t, p) \
+  for (int32_t i = c8; i < cols; i++) t += (float)((const int8_t *)(p))[i] * x[i]
+#define MOE_TAIL_I4(t, p)                                                               \
+  for (int32_t i = c8; i < cols; i += 2) {                                              \
+    uint8_t b = (p)[i >> 1];                                                            \
+    t += (float)((int)(b & 15) - 8) * x[i] + (float)((int)(b >> 4) - 8) * x[i + 1];     \
+  }
 #endif
