@@ -57,14 +57,15 @@ def export_dir(model_dir: str | Path, out: str | Path, quantize: str = "int8", b
     if q is None:
         raise EdgeSdkError(f"MoE export: --quantize must be int8, int4 or f32, not {quantize!r}")
     m = HFModel(model_dir, QUANT[q])
-    cfg, experts = m.cfg, m.expert
+    cfg, experts, dense = m.cfg, m.expert, m.dense()
+    m.check_complete()
     if cfg.expert_quant == 2 and (cfg.d_model % 2 or cfg.d_ff_expert % 2):
         raise EdgeSdkError("int4 experts need even d_model and d_ff")
     if d_ff_scale > 1:
         experts = pad_experts(experts, cfg.d_ff_expert * d_ff_scale)
         cfg.d_ff_expert *= d_ff_scale
     cfg.extra.setdefault("source", str(model_dir))
-    return export_moe(cfg, m.dense(), experts, out, bundle)
+    return export_moe(cfg, dense, experts, out, bundle)
 
 
 def cli_export(model_dir, out, quantize: str, report=None) -> None:

@@ -3,7 +3,8 @@
 Layouts are specified in docs/moe.md; the C loader is native/src/moe/moe.c.
 Canonical weight names (float32 numpy arrays, [out, in] like torch Linear):
   tok_emb [V,D], norm [D], lm_head [V,D] (absent when tied),
-  L{i}.attn_norm, L{i}.wq/wk/wv/wo, optional L{i}.bq/bk/bv, L{i}.q_norm/k_norm,
+  L{i}.attn_norm, L{i}.wq/wk/wv/wo, optional L{i}.bq/bk/bv, L{i}.q_norm/k_norm ([H*hd] / [KV*hd]
+  normalised as a whole, or [hd] per head),
   L{i}.ffn_norm, L{i}.router [E,D], optional L{i}.sh_gate/sh_up [S,D], sh_down [D,S], sh_g [D],
   experts: L{i}.E{e}.gate [F,D], L{i}.E{e}.up [F,D], L{i}.E{e}.down [D,F].
 """

@@ -70,15 +70,65 @@ def write_safetensors(path: str | Path, tensors: dict[str, np.ndarray], metadata
             f.write(b)
 
 
+# model_type -> tensor naming; anything else is refused (a substring match would take e.g.
+# qwen3_next or a dense qwen2 for an MoE model it is not)
+_ARCH = {"mixtral": "mixtral", "qwen2_moe": "qwen_moe", "qwen3_moe": "qwen_moe", "olmoe": "olmoe",
+         "edge_sdk_moe": "qwen_moe"}
+# transformers' defaults where config.json leaves a value out: (rope_theta, rms_norm_eps)
+_DEFAULTS = {"mixtral": (1e6, 1e-5), "olmoe": (1e4, 1e-5), "qwen_moe": (1e4, 1e-6)}
+
+
 def _arch(cfg: dict) -> str:
     mt = str(cfg.get("model_type", "")).lower()
-    if "mixtral" in mt:
-        return "mixtral"
-    if "olmoe" in mt:
-        return "olmoe"
-    if "qwen" in mt or "edge_sdk_moe" in mt:
-        return "qwen_moe"
-    raise EdgeSdkError(f"unsupported MoE model_type {cfg.get('model_type')!r} (Mixtral, Qwen-MoE, OLMoE, edge_sdk_moe)")
+    if mt not in _ARCH:
+        raise EdgeSdkError(f"unsupported MoE model_type {cfg.get('model_type')!r} "
+                           f"(supported: {', '.join(sorted(_ARCH))})")
+    return _ARCH[mt]
+
+
+def _rope_theta(cfg: dict, default: float) -> float:
+    """RoPE base from `rope_parameters` (transformers 5) or `rope_theta` + `rope_scaling` (4.x);
+    anything but plain RoPE on the whole head is refused."""
+    rp = cfg.get("rope_parameters") or {}
+    if rp and "rope_theta" not in rp and "rope_type" not in rp:  # per layer type
+        if set(rp) != {"full_attention"}:
+            raise EdgeSdkError(f"per-layer-type RoPE parameters ({', '.join(sorted(rp))}) are not supported")
+        rp = rp["full_attention"] or {}
+    scaling = cfg.get("rope_scaling") or {}
+    for d in (rp, scaling):
+        kind = d.get("rope_type", d.get("type", "default"))
+        if kind not in (None, "default"):
+            raise EdgeSdkError(f"rope scaling ({kind!r}) is not supported")
+    prf = rp.get("partial_rotary_factor", cfg.get("partial_rotary_factor", 1.0))
+    if prf is not None and float(prf) != 1.0:
+        raise EdgeSdkError(f"partial rotary embeddings (partial_rotary_factor {prf}) are not supported")
+    return float(rp.get("rope_theta", cfg.get("rope_theta", default)))
+
+
+def _refuse_unsupported(cfg: dict, arch: str, n_experts: int) -> None:
+    """What a real checkpoint can ask for and the runtime does not do: a one-line refusal
+    rather than a model that silently computes something else."""
+    if cfg.get("mlp_only_layers") or int(cfg.get("decoder_sparse_step", 1) or 1) != 1 or n_experts < 1:
+        raise EdgeSdkError("models with dense (non-MoE) MLP layers are not supported "
+                           "(mlp_only_layers / decoder_sparse_step)")
+    if arch == "qwen_moe":  # Qwen2/3-MoE: the window applies only with use_sliding_window
+        sliding = bool(cfg.get("use_sliding_window")) or "sliding_attention" in (cfg.get("layer_types") or [])
+    else:  # Mixtral / OLMoE: any window given is used
+        sliding = cfg.get("sliding_window") is not None
+    if sliding:
+        raise EdgeSdkError(f"sliding window attention (sliding_window {cfg.get('sliding_window')}) is not supported")
+    if cfg.get("clip_qkv") is not None:
+        raise EdgeSdkError(f"clip_qkv ({cfg['clip_qkv']}) is not supported")
+    act = cfg.get("hidden_act", "silu")
+    if act not in ("silu", "swish"):
+        raise EdgeSdkError(f"expert activation {act!r} is not supported (SwiGLU with silu only)")
+
+
+def _first(cfg: dict, *keys):
+    for k in keys:
+        if cfg.get(k) is not None:
+            return cfg[k]
+    raise KeyError(keys[0])
 
 
 def config_from_hf(cfg: dict, quant: int = 1) -> MoEConfig:
@@ -87,31 +137,56 @@ def config_from_hf(cfg: dict, quant: int = 1) -> MoEConfig:
         d = int(cfg["hidden_size"])
         h = int(cfg["num_attention_heads"])
         if arch == "mixtral":
-            E, F, S = int(cfg["num_local_experts"]), int(cfg["intermediate_size"]), 0
+            E, F, S = int(_first(cfg, "num_local_experts", "num_experts")), int(cfg["intermediate_size"]), 0
         elif arch == "olmoe":
-            E, F, S = int(cfg["num_experts"]), int(cfg["intermediate_size"]), 0
+            E, F, S = int(_first(cfg, "num_experts", "num_local_experts")), int(cfg["intermediate_size"]), 0
         else:
-            E, F = int(cfg["num_experts"]), int(cfg.get("moe_intermediate_size", cfg.get("intermediate_size")))
+            E = int(_first(cfg, "num_experts", "num_local_experts"))
+            F = int(_first(cfg, "moe_intermediate_size", "intermediate_size"))
             S = int(cfg.get("shared_expert_intermediate_size", 0) or 0)
-        if cfg.get("mlp_only_layers") or int(cfg.get("decoder_sparse_step", 1)) != 1:
-            raise EdgeSdkError("models with dense (non-MoE) MLP layers are not supported")
+        _refuse_unsupported(cfg, arch, E)
         return MoEConfig(
             n_layers=int(cfg["num_hidden_layers"]), d_model=d, n_heads=h,
-            n_kv_heads=int(cfg.get("num_key_value_heads", h)), head_dim=int(cfg.get("head_dim", d // h)),
+            n_kv_heads=int(cfg.get("num_key_value_heads") or h), head_dim=int(cfg.get("head_dim") or d // h),
             vocab=int(cfg["vocab_size"]), n_experts=E, top_k=int(cfg["num_experts_per_tok"]), d_ff_expert=F,
             d_ff_shared=S, pre_router=bool(cfg.get("pre_router", False)),
             norm_topk=True if arch == "mixtral" else bool(cfg.get("norm_topk_prob", False)),
             shared_gate=bool(S) and arch == "qwen_moe" and not cfg.get("no_shared_expert_gate", False),
             tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
             max_seq=int(cfg.get("max_position_embeddings", 2048)), expert_quant=quant,
-            rope_theta=float(cfg.get("rope_theta", 10000.0)), rms_eps=float(cfg.get("rms_norm_eps", 1e-6)),
+            rope_theta=_rope_theta(cfg, _DEFAULTS[arch][0]), rms_eps=float(cfg.get("rms_norm_eps", _DEFAULTS[arch][1])),
             extra={"arch": arch, "tokenizer": cfg.get("edge_sdk_tokenizer", "hf")})
     except KeyError as e:
         raise EdgeSdkError(f"config.json lacks {e.args[0]!r}") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise EdgeSdkError(f"config.json: bad value ({e})") from None
+
+
+def _shard_files(directory: Path) -> list[Path]:
+    """The safetensors files of a directory: those its index names (each must exist), or else
+    every *.safetensors in it."""
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            wm = json.loads(index.read_text())["weight_map"]
+            names = sorted(set(wm.values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise EdgeSdkError(f"cannot read {index}: bad safetensors index ({e})") from None
+        files = []
+        for n in names:
+            f = directory / n
+            if Path(n).name != n or not f.is_file():
+                raise EdgeSdkError(f"{index.name} names shard {n!r}, which is not in {directory}")
+            files.append(f)
+        return files
+    return sorted(directory.glob("*.safetensors"))
 
 
 class HFModel:
     """Tensors of a model directory, mapped to canonical names (edge_sdk/moe/format.py)."""
+
+    # tensors a checkpoint may carry that the runtime has no use for
+    IGNORED = ("rotary_emb.inv_freq",)
 
     def __init__(self, directory: str | Path, quant: int = 1):
         self.dir = Path(directory)
@@ -119,58 +194,96 @@ class HFModel:
             self.hf = json.loads((self.dir / "config.json").read_text())
         except (OSError, ValueError) as e:
             raise EdgeSdkError(f"cannot read {self.dir / 'config.json'}: {e}") from None
+        if not isinstance(self.hf, dict):
+            raise EdgeSdkError(f"{self.dir / 'config.json'}: not a JSON object")
         self.cfg = config_from_hf(self.hf, quant)
         self.arch = self.cfg.extra["arch"]
-        files = sorted(self.dir.glob("*.safetensors"))
+        files = _shard_files(self.dir)
         if not files:
             raise EdgeSdkError(f"no *.safetensors in {self.dir}")
         self.t: dict[str, np.ndarray] = {}
         for f in files:
             self.t.update(read_safetensors(f))
+        self.used: set[str] = set()
 
-    def _get(self, name: str, required: bool = True):
+    def _get(self, name: str, required: bool = True, shape: tuple | None = None):
         if name in self.t:
-            return np.asarray(self.t[name], dtype=np.float32)
+            a = self.t[name]
+            self.used.add(name)
+            if shape is not None and tuple(d for d in a.shape if d != 1) != tuple(d for d in shape if d != 1):
+                raise EdgeSdkError(f"tensor {name} has shape {tuple(a.shape)}, expected {tuple(shape)} from config.json")
+            return np.asarray(a, dtype=np.float32).reshape(shape if shape is not None else a.shape)
         if required:
             raise EdgeSdkError(f"tensor {name} not found in {self.dir}")
         return None
 
     def dense(self) -> dict[str, np.ndarray]:
         c, g = self.cfg, self._get
-        w = {"tok_emb": g("model.embed_tokens.weight"), "norm": g("model.norm.weight")}
+        D, V, hd, S = c.d_model, c.vocab, c.head_dim, c.d_ff_shared
+        QD, KD = c.n_heads * hd, c.n_kv_heads * hd
+        w = {"tok_emb": g("model.embed_tokens.weight", shape=(V, D)), "norm": g("model.norm.weight", shape=(D,))}
         if not c.tie_embeddings:
-            w["lm_head"] = g("lm_head.weight")
+            w["lm_head"] = g("lm_head.weight", shape=(V, D))
+        elif "lm_head.weight" in self.t:  # a tied checkpoint may store the copy: the embedding is used
+            self.used.add("lm_head.weight")
         for i in range(c.n_layers):
             p = f"model.layers.{i}."
-            w[f"L{i}.attn_norm"] = g(p + "input_layernorm.weight")
-            w[f"L{i}.ffn_norm"] = g(p + "post_attention_layernorm.weight")
-            for s, hf in (("wq", "q_proj"), ("wk", "k_proj"), ("wv", "v_proj"), ("wo", "o_proj")):
-                w[f"L{i}.{s}"] = g(p + f"self_attn.{hf}.weight")
-            for s, hf in (("bq", "q_proj"), ("bk", "k_proj"), ("bv", "v_proj")):
-                b = g(p + f"self_attn.{hf}.bias", False)
+            w[f"L{i}.attn_norm"] = g(p + "input_layernorm.weight", shape=(D,))
+            w[f"L{i}.ffn_norm"] = g(p + "post_attention_layernorm.weight", shape=(D,))
+            for s, hf, rows, cols in (("wq", "q_proj", QD, D), ("wk", "k_proj", KD, D), ("wv", "v_proj", KD, D),
+                                      ("wo", "o_proj", D, QD)):
+                w[f"L{i}.{s}"] = g(p + f"self_attn.{hf}.weight", shape=(rows, cols))
+            for s, hf, n in (("bq", "q_proj", QD), ("bk", "k_proj", KD), ("bv", "v_proj", KD)):
+                b = g(p + f"self_attn.{hf}.bias", False, shape=(n,))
                 if b is not None:
                     w[f"L{i}.{s}"] = b
-            for s in ("q_norm", "k_norm"):
-                b = g(p + f"self_attn.{s}.weight", False)
+            # q/k RMSNorm: over the whole projection (OLMoE) or over each head (Qwen3-MoE); the
+            # runtime tells them apart by size
+            for s, n in (("q_norm", QD), ("k_norm", KD)):
+                name = p + f"self_attn.{s}.weight"
+                per_head = name in self.t and self.t[name].size == hd
+                b = g(name, False, shape=(hd,) if per_head else (n,))
                 if b is not None:
                     w[f"L{i}.{s}"] = b
             moe = p + ("block_sparse_moe." if self.arch == "mixtral" else "mlp.")
-            w[f"L{i}.router"] = g(moe + "gate.weight")
-            if c.d_ff_shared:
-                for s, hf in (("sh_gate", "gate_proj"), ("sh_up", "up_proj"), ("sh_down", "down_proj")):
-                    w[f"L{i}.{s}"] = g(moe + f"shared_expert.{hf}.weight")
+            w[f"L{i}.router"] = g(moe + "gate.weight", shape=(c.n_experts, D))
+            if S:
+                for s, hf, shp in (("sh_gate", "gate_proj", (S, D)), ("sh_up", "up_proj", (S, D)),
+                                   ("sh_down", "down_proj", (D, S))):
+                    w[f"L{i}.{s}"] = g(moe + f"shared_expert.{hf}.weight", shape=shp)
                 if c.shared_gate:
-                    w[f"L{i}.sh_g"] = g(moe + "shared_expert_gate.weight").reshape(-1)
+                    w[f"L{i}.sh_g"] = g(moe + "shared_expert_gate.weight", shape=(D,))
         return w
 
-    def expert(self, layer: int, e: int):
-        g = self._get
+    def _expert_names(self, layer: int, e: int) -> tuple[str, str, str]:
+        """(gate, up, down) tensor names of one expert."""
         if self.arch == "mixtral":
             p = f"model.layers.{layer}.block_sparse_moe.experts.{e}."
-            return g(p + "w1.weight"), g(p + "w3.weight"), g(p + "w2.weight")
+            return p + "w1.weight", p + "w3.weight", p + "w2.weight"
         p = f"model.layers.{layer}.mlp.experts.{e}."
-        return g(p + "gate_proj.weight"), g(p + "up_proj.weight"), g(p + "down_proj.weight")
+        return p + "gate_proj.weight", p + "up_proj.weight", p + "down_proj.weight"
 
+    def expert(self, layer: int, e: int):
+        F, D = self.cfg.d_ff_expert, self.cfg.d_model
+        return tuple(self._get(n, shape=s) for n, s in zip(self._expert_names(layer, e), ((F, D), (F, D), (D, F))))
+
+    def check_complete(self) -> None:
+        """Before anything is written: every expert tensor is there, and no tensor is left over
+        that the runtime would silently ignore (an o_proj bias, a dense MLP, ...). Call after dense()."""
+        used, F, D = set(self.used), self.cfg.d_ff_expert, self.cfg.d_model
+        for layer in range(self.cfg.n_layers):
+            for e in range(self.cfg.n_experts):
+                for n, shape in zip(self._expert_names(layer, e), ((F, D), (F, D), (D, F))):
+                    if n not in self.t:
+                        raise EdgeSdkError(f"tensor {n} not found in {self.dir}")
+                    if tuple(self.t[n].shape) != shape:
+                        raise EdgeSdkError(f"tensor {n} has shape {tuple(self.t[n].shape)}, "
+                                           f"expected {shape} from config.json")
+                    used.add(n)
+        left = sorted(n for n in self.t if n not in used and not n.endswith(self.IGNORED))
+        if left:
+            more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+            raise EdgeSdkError(f"tensor {left[0]}{more} is not supported by the MoE runtime")
 
 def write_hf_dir(directory: str | Path, cfg: MoEConfig, dense: dict, experts, extra_config: dict | None = None) -> Path:
     """Write a model in Qwen2-MoE naming (model_type edge_sdk_moe; 'pre_router' extension)."""

@@ -79,6 +79,16 @@ static const float *find_tensor(esdk_moe *m, const char *name, uint64_t want_flo
   return NULL;
 }
 
+/* q/k RMSNorm weights: head_dim floats normalise each head (Qwen3-MoE), else the whole
+   projection (OLMoE); the size the tensor is checked against */
+static uint64_t qk_norm_floats(const esdk_moe *m, const char *name, uint64_t whole, uint64_t hd) {
+  const uint8_t *tab = m->data + ART_HDR + 4 * ART_CFG_WORDS;
+  for (uint32_t i = 0, n = rd32(m->data + 12); i < n; i++)
+    if (strncmp((const char *)tab + (size_t)i * ART_ENTRY, name, 32) == 0)
+      return rd32(tab + (size_t)i * ART_ENTRY + 40) == hd * 4 ? hd : whole;
+  return whole;
+}
+
 esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
   if (!m || !data) return ESDK_ERR_ARG;
   memset(m, 0, sizeof *m);
@@ -153,8 +163,10 @@ esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
     T(bq, "bq", H * hd, 0);
     T(bk, "bk", KV * hd, 0);
     T(bv, "bv", KV * hd, 0);
-    T(q_norm, "q_norm", H * hd, 0);
-    T(k_norm, "k_norm", KV * hd, 0);
+    T(q_norm, "q_norm", qk_norm_floats(m, nm, H * hd, hd), 0);
+    L->q_norm_len = (int32_t)qk_norm_floats(m, nm, H * hd, hd);
+    T(k_norm, "k_norm", qk_norm_floats(m, nm, KV * hd, hd), 0);
+    L->k_norm_len = (int32_t)qk_norm_floats(m, nm, KV * hd, hd);
     T(ffn_norm, "ffn_norm", D, 1);
     T(router, "router", E * D, 1);
     if (S) {
@@ -836,8 +848,10 @@ esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
     if (L->bq) for (int32_t i = 0; i < QD; i++) m->q[i] += L->bq[i];
     if (L->bk) for (int32_t i = 0; i < KD; i++) m->k[i] += L->bk[i];
     if (L->bv) for (int32_t i = 0; i < KD; i++) m->v[i] += L->bv[i];
-    if (L->q_norm) rmsnorm(m->q, m->q, L->q_norm, QD, c->rms_eps);
-    if (L->k_norm) rmsnorm(m->k, m->k, L->k_norm, KD, c->rms_eps);
+    if (L->q_norm)
+      for (int32_t i = 0; i < QD; i += L->q_norm_len) rmsnorm(m->q + i, m->q + i, L->q_norm, L->q_norm_len, c->rms_eps);
+    if (L->k_norm)
+      for (int32_t i = 0; i < KD; i += L->k_norm_len) rmsnorm(m->k + i, m->k + i, L->k_norm, L->k_norm_len, c->rms_eps);
     rope(m->q, H, hd, m->rc, m->rs);
     rope(m->k, KV, hd, m->rc, m->rs);
     float *kc = m->kc + ((size_t)l * m->max_seq) * KD, *vc = m->vc + ((size_t)l * m->max_seq) * KD;

@@ -24,6 +24,7 @@ typedef struct { int32_t key; int32_t state; int32_t pins; uint32_t last; uint32
 typedef struct {
   const float *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *q_norm, *k_norm;
   const float *ffn_norm, *router, *sh_gate, *sh_up, *sh_down, *sh_g;
+  int32_t q_norm_len, k_norm_len; /* elements normalised together: head_dim (per head) or the whole projection */
 } moe_layer;
 
 struct esdk_moe {
