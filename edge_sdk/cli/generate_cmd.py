@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         no_prefetch: bool = typer.Option(False, "--no-prefetch", help="demand reads only"),
         lookahead: Optional[int] = typer.Option(None, "--lookahead", help="layers predicted ahead, 0-3 (default: 0 with a pre-attention router, else 1)"),
         speculate: str = typer.Option("always", "--speculate", help="predicted reads: always | idle (only when no read is queued)"),
+        cache_routing: float = typer.Option(0.0, "--cache-routing", help="0-1: prefer experts already in the cache (changes the output; 0 = exact routing)"),
         kernels: str = typer.Option("auto", "--kernels", help="expert kernels: auto | scalar | avx2 | neon (same bits)"),
         buffered: bool = typer.Option(False, "--buffered", help="read through the page cache (no O_DIRECT)"),
         mmap_baseline: bool = typer.Option(False, "--mmap", help="memory-map the bundle instead (baseline)"),
@@ -41,6 +42,10 @@ def register(app: typer.Typer) -> None:
             raise EdgeSdkError("give exactly one of --prompt and --prompt-ids")
         if expert_cache_mb is not None and expert_cache_mb <= 0:
             raise EdgeSdkError("--expert-cache-mb must be > 0")
+        if not 0.0 <= cache_routing <= 1.0:
+            raise EdgeSdkError("--cache-routing must be in [0, 1]")
+        if cache_routing and expert_cache_mb is None:
+            raise EdgeSdkError("--cache-routing needs --expert-cache-mb (a streamed cache)")
         mode = "mmap" if mmap_baseline else ("resident" if expert_cache_mb is None else "stream")
         if prompt_ids is not None:
             try:
@@ -49,7 +54,7 @@ def register(app: typer.Typer) -> None:
                 raise EdgeSdkError("--prompt-ids must be comma-separated integers") from None
         with Generator(artifact, experts, expert_cache_mb=expert_cache_mb, mode=mode, policy=policy,
                        prefetch=not no_prefetch, direct=not buffered, lookahead=lookahead, speculate=speculate,
-                       kernels=kernels) as gen:
+                       kernels=kernels, cache_routing=cache_routing) as gen:
             src = prompt if prompt is not None else ids
             n_prompt = len(gen.encode(src)) if isinstance(src, str) else len(src)
             gen.max_seq = max(gen.max_seq, 0)
@@ -72,3 +77,6 @@ def register(app: typer.Typer) -> None:
                            f"prediction precision {pct(s['precision'])}, recall {pct(s['recall'])}", err=True)
                 typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads); stalls {s['stalls']} "
                            f"totalling {s['stall_s'] * 1000:.1f} ms", err=True)
+                if cache_routing:
+                    typer.echo(f"cache routing {cache_routing:g}: {s['rerouted']} of {s['expert_uses']} routed experts "
+                               f"chosen for being cached instead of the router's own top-k", err=True)

@@ -50,13 +50,15 @@ class Generator:
     the same bits.
     lookahead: layers whose experts are predicted ahead (0-3; default 0 for a model with a
     pre-attention router, whose own reads start before attention, else 1); speculate: "always"
-    or "idle" (predicted reads only when no read is queued).
+    or "idle" (predicted reads only when no read is queued). cache_routing: 0 (exact routing,
+    the default) to 1; above 0 the router prefers experts already in the cache (stream mode), which
+    trades the model's exact routing for hits: the output then differs from an all-resident run.
     """
 
     def __init__(self, artifact, experts=None, expert_cache_mb: float | None = None, mode: str = "stream",
                  policy: str = "lfu", prefetch: bool = True, prefetch_extra: int = 0, direct: bool = True,
                  max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95, kernels: str = "auto",
-                 lookahead: int | None = None, speculate: str = "always"):
+                 lookahead: int | None = None, speculate: str = "always", cache_routing: float = 0.0):
         ffi, lib = _lib()
         self._ffi, self._lib = ffi, lib
         self.artifact = Path(artifact)
@@ -127,6 +129,9 @@ class Generator:
             self._craw, self._c = _aligned(ffi, max(nbytes, 4096), 4096)
             self._check(lib.esdk_moe_cache_init(self._m, self._c, nbytes, POLICIES[policy], float(decay)))
             self._check(lib.esdk_moe_set_prefetch(self._m, int(bool(prefetch)), int(prefetch_extra)))
+            if not (0.0 <= float(cache_routing) <= 1.0):
+                raise EdgeSdkError(f"cache_routing must be in [0, 1], not {cache_routing!r}")
+            self._check(lib.esdk_moe_set_cache_routing(self._m, float(cache_routing)))
             if speculate not in ("always", "idle"):
                 raise EdgeSdkError(f"speculate must be 'always' or 'idle', not {speculate!r}")
             if lookahead is None:  # the pre-attention router's exact reads suffice (docs/moe.md)
@@ -238,7 +243,7 @@ class Generator:
              "misses": int(s.misses), "stalls": int(s.stalls), "stall_s": float(s.stall_s), "reads": int(s.reads),
              "bytes_read": int(s.bytes_read), "io_s": float(s.io_s), "evictions": int(s.evictions),
              "prefetch_dropped": int(s.prefetch_dropped), "prefetch_cancelled": int(s.prefetch_cancelled),
-             "reused": int(s.reused), "reuse_rate": s.reused / uses,
+             "reused": int(s.reused), "reuse_rate": s.reused / uses, "rerouted": int(s.rerouted),
              "hit_rate": s.hits / uses,
              "precision": (s.predicted_used / s.predicted) if s.predicted else None,
              "recall": (s.predicted_used / s.predict_needed) if s.predict_needed else None,

@@ -52,7 +52,9 @@ class Layer(nn.Module):
             if c.shared_gate:
                 self.sh_g = nn.Linear(D, 1, bias=False)
 
-    def forward(self, x, pos, dense=False):
+    def forward(self, x, pos, dense=False, force=None):
+        """force: top-k expert ids [B, T, k] to use instead of the router's own (their weights
+        stay the router's probabilities), as the runtime's cache routing chooses them"""
         c = self.c
         B, T, D = x.shape
         xn = self.attn_norm(x)
@@ -67,6 +69,9 @@ class Layer(nn.Module):
         hn = self.ffn_norm(x)
         probs = pre_probs if c.pre_router else F.softmax(self.router(hn), -1)
         w, idx = probs.topk(c.top_k, -1)
+        if force is not None:
+            idx = force
+            w = probs.gather(-1, idx)
         if c.norm_topk:
             w = w / w.sum(-1, keepdim=True)
         flat, fi, fw = hn.reshape(-1, D), idx.reshape(-1, c.top_k), w.reshape(-1, c.top_k)
@@ -107,13 +112,14 @@ class MoELM(nn.Module):
         self.norm = RMSNorm(c.d_model, c.rms_eps)
         self.lm_head = nn.Linear(c.d_model, c.vocab, bias=False)
 
-    def forward(self, tokens, dense=False):
-        """(logits, per-layer top-k expert ids [B, T, k], per-layer router probabilities [B, T, E])"""
+    def forward(self, tokens, dense=False, force=None):
+        """(logits, per-layer top-k expert ids [B, T, k], per-layer router probabilities [B, T, E]);
+        force: per-layer expert ids [B, T, k] to route to instead (see Layer.forward)"""
         x = self.emb(tokens)
         pos = torch.arange(tokens.shape[1], device=tokens.device)
         routes, probs = [], []
-        for layer in self.layers:
-            x, idx, p = layer(x, pos, dense)
+        for i, layer in enumerate(self.layers):
+            x, idx, p = layer(x, pos, dense, None if force is None else force[i])
             routes.append(idx)
             probs.append(p)
         return self.lm_head(self.norm(x)), routes, probs

@@ -52,6 +52,7 @@ typedef struct {
   uint64_t evictions;
   uint64_t reused;          /* routed experts used from memory without a read in this token */
   uint64_t prefetch_cancelled; /* queued predicted reads dropped unstarted (overruled) */
+  uint64_t rerouted;        /* routed experts that cache routing chose instead of the router's own top-k */
   double stall_s;           /* time the compute thread waited for experts */
   double io_s;              /* time the I/O thread spent in reads (incl. CRC on first read) */
 } esdk_moe_stats;
@@ -92,6 +93,12 @@ esdk_status esdk_moe_io_close(esdk_moe *m);
    reads it overrules. */
 esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra);
 esdk_status esdk_moe_set_lookahead(esdk_moe *m, int32_t layers, int32_t idle_only);
+/* Cache routing (opt-in; streamed experts only; 0 = off, the default): the router's top-k is
+   taken over logit + bias * (max logit - min logit) for experts present or being read in the
+   cache, logit elsewhere; the chosen experts keep the router's own softmax weights. bias in
+   [0, 1]. It trades the model's exact routing for cache hits: the output then depends on the
+   cache's contents and differs from an all-resident run (docs/moe.md, "Cache routing"). */
+esdk_status esdk_moe_set_cache_routing(esdk_moe *m, float bias);
 
 /* Decoding. reset clears the KV cache; step feeds one token and computes its logits. */
 esdk_status esdk_moe_reset(esdk_moe *m);

@@ -345,6 +345,12 @@ esdk_status esdk_moe_set_lookahead(esdk_moe *m, int32_t layers, int32_t idle_onl
   return ESDK_OK;
 }
 
+esdk_status esdk_moe_set_cache_routing(esdk_moe *m, float bias) {
+  if (!m || !(bias >= 0.0f && bias <= 1.0f)) return ESDK_ERR_ARG;
+  m->cache_bias = bias;
+  return ESDK_OK;
+}
+
 esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra) {
   if (!m || extra < 0) return ESDK_ERR_ARG;
   m->prefetch_on = on ? 1 : 0;
@@ -657,16 +663,38 @@ static void rope(float *v, int32_t nh, int32_t hd, const float *cs, const float 
   }
 }
 
-/* router: softmax over all experts, top-k of the probabilities */
+/* router: softmax over all experts, top-k of the probabilities. With cache routing, the k are
+   chosen over logit + bias * (logit range) for experts present or in flight in the cache (an
+   expert is in the cache exactly when its key has a slot: set and cleared on this thread, so the
+   choice does not depend on read timing), from the logits elsewhere; the weights stay the
+   router's probabilities of the chosen experts. */
 static void route(esdk_moe *m, int l, const float *hn, int32_t *idx, float *w) {
   const esdk_moe_config *c = &m->c;
-  matvec(m->rl, m->L[l].router, hn, c->n_experts, c->d_model);
-  softmax(m->rl, c->n_experts);
-  topk(m->rl, c->n_experts, c->top_k, idx);
+  const int32_t E = c->n_experts, K = c->top_k;
+  matvec(m->rl, m->L[l].router, hn, E, c->d_model);
+  if (m->cache_bias > 0.0f && m->cmem) {
+    float lo = m->rl[0], hi = m->rl[0];
+    for (int32_t e = 1; e < E; e++) { lo = m->rl[e] < lo ? m->rl[e] : lo; hi = m->rl[e] > hi ? m->rl[e] : hi; }
+    const float b = m->cache_bias * (hi - lo);
+    moe_lock(m);
+    for (int32_t e = 0; e < E; e++) {
+      int32_t s = m->xslot[l * E + e];
+      m->pl[e] = m->rl[e] + (s >= 0 && m->slots[s].state != SLOT_ERROR ? b : 0.0f);
+    }
+    moe_unlock(m);
+    softmax(m->rl, E);
+    topk(m->pl, E, K, idx);
+    /* count the experts the bias brought in: chosen, but not in the router's own top-k */
+    topk(m->rl, E, K, m->order);
+    for (int32_t j = 0; j < K; j++) m->st.rerouted += (uint64_t)!in_list(m->order, K, idx[j]);
+  } else {
+    softmax(m->rl, E);
+    topk(m->rl, E, K, idx);
+  }
   float s = 0.0f;
-  for (int32_t j = 0; j < c->top_k; j++) { w[j] = m->rl[idx[j]]; s += w[j]; }
+  for (int32_t j = 0; j < K; j++) { w[j] = m->rl[idx[j]]; s += w[j]; }
   if (c->norm_topk)
-    for (int32_t j = 0; j < c->top_k; j++) w[j] /= s;
+    for (int32_t j = 0; j < K; j++) w[j] /= s;
 }
 
 /* predict layer l's experts from hidden state x: layer l's router on its own norm of x. A

@@ -61,6 +61,7 @@ struct esdk_moe {
   int32_t *queue;
   int32_t n_slots, q_head, q_len, policy;
   float decay;
+  float cache_bias; /* cache routing (esdk_moe_set_cache_routing); 0 = exact routing */
   uint32_t clock, ttick;
   int32_t prefetch_on, prefetch_extra, lookahead, idle_only;
   volatile int32_t io_failed;
