@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
 from .format import config_from_dict, read_meta
 
-POLICIES = {"lru": 0, "lfu": 1}
+POLICIES = {"lru": 0, "lfu": 1, "lfu-quota": 2}
 KERNELS = {"auto": -1, "scalar": 0, "avx2": 1}
 
 
@@ -45,7 +45,8 @@ class Generator:
 
     mode: "stream" (cache of expert_cache_mb filled by the I/O thread, O_DIRECT unless
     direct=False), "resident" (whole bundle read into RAM), "mmap" (bundle memory-mapped,
-    pages faulted in by the kernel: the baseline). policy: "lru" or "lfu" (LFU with decay).
+    pages faulted in by the kernel: the baseline). policy: "lru", "lfu" (LFU with decay)
+    or "lfu-quota" (LFU with decay within equal per-layer shares of the cache).
     kernels: "auto" (fastest on this CPU), "scalar" or "avx2"; all give the same bits.
     lookahead: layers whose experts are predicted ahead (0-3; default 0 for a model with a
     pre-attention router, whose own reads start before attention, else 1); speculate: "always"
