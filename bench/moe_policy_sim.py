@@ -104,14 +104,36 @@ def bench_trace(scale: int, tokens: int, model: MoELM):
     return steps_rt, sum(a != b for a, b in zip(mine, keys))
 
 
+def training_prior(L: int) -> dict | None:
+    """starting LFU scores from the training-time usage histogram (moe_lm.json), about 10 tokens'
+    worth of evidence"""
+    meta = moe_io.CACHE / "moe_lm.json"
+    if not meta.is_file():
+        return None
+    hist = [h for layer in json.loads(meta.read_text())["routing"]["layers"] for h in layer["histogram"]]
+    norm = sum(hist) / L
+    return {k: 10.0 * h / norm for k, h in enumerate(hist)}
+
+
+def pinned(keys: list, slots: int) -> float:
+    """the `slots` most-used experts of this very trace pinned (an oracle of static placement)"""
+    from collections import Counter
+
+    top = {k for k, _ in Counter(keys).most_common(slots)}
+    return sum(k in top for k in keys) / len(keys)
+
+
 def policies(L: int, E: int, K: int, steps: list) -> dict:
     """every policy compared, by name -> a fresh policy object"""
     lfu = lambda **kw: LFU(0.95, n_experts=E, **kw)  # noqa: E731
+    prior = training_prior(L)
     return {
         "LRU": LRU(),
         "LFU decay 0.95 (runtime: lfu)": lfu(),
         "LFU decay 0.9": LFU(0.9, n_experts=E),
         "LFU decay 0.98": LFU(0.98, n_experts=E),
+        "LFU decay 1 (no decay)": LFU(1.0, n_experts=E),
+        **({"LFU 0.98 seeded with the training-time histogram": LFU(0.98, prior=prior)} if prior else {}),
         "TinyLFU admission (LFU 0.95)": Admission(lfu()),
         "soft LFU: router probabilities only": lfu(soft=1.0, hard=0.0),
         "soft LFU: use + 1 x probabilities": lfu(soft=1.0),
@@ -133,6 +155,7 @@ def policies(L: int, E: int, K: int, steps: list) -> dict:
 def evaluate(steps: list, L: int, E: int, K: int, slots: int) -> dict:
     keys = [k for s in steps for k in s.keys]
     row = {name: replay(steps, slots, p) for name, p in policies(L, E, K, steps).items()}
+    row["the most-used experts of this trace pinned (oracle)"] = pinned(keys, slots)
     row["Belady MIN, demand (trace.belady_hits)"] = belady_hits(keys, slots) / len(keys)
     row["Belady MIN with bypass (true MIN)"] = belady_hits(keys, slots, bypass=True) / len(keys)
     return row
