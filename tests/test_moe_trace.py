@@ -1,6 +1,7 @@
-"""Offline cache replays (edge_sdk/moe/trace.py) against facts that hold for any trace: no policy
-beats Belady's MIN, a cache that holds every expert misses only on first use, and Belady's MIN
-matches a brute-force search over all eviction choices on short traces."""
+"""Offline cache replays (edge_sdk/moe/trace.py, policies.py) against facts that hold for any
+trace: no policy beats Belady's MIN, MIN with bypass is at least MIN without, a cache that holds
+every expert misses only on first use, both MINs match a brute-force search over all eviction
+choices on short traces; and small cases worked by hand for the quota and admission rules."""
 import itertools
 import random
 from functools import lru_cache as memo
@@ -15,8 +16,9 @@ def steps_of(rng, tokens, layers, experts, k):
     return [[l * experts + e for e in rng.sample(range(experts), k)] for _ in range(tokens) for l in range(layers)]
 
 
-def best_hits(keys, slots):
-    """maximum hits over every eviction choice (exhaustive; short traces only)"""
+def best_hits(keys, slots, bypass=False):
+    """maximum hits over every eviction choice (exhaustive; short traces only); with `bypass` a
+    read expert may also be left out of the cache"""
     @memo(maxsize=None)
     def go(i, cache):
         if i == len(keys):
@@ -26,7 +28,8 @@ def best_hits(keys, slots):
             return 1 + go(i + 1, cache)
         if len(cache) < slots:
             return go(i + 1, cache | {k})
-        return max(go(i + 1, (cache - {v}) | {k}) for v in cache)
+        stay = [go(i + 1, cache)] if bypass else []
+        return max(stay + [go(i + 1, (cache - {v}) | {k}) for v in cache])
     return go(0, frozenset())
 
 
@@ -61,27 +64,12 @@ def test_lru_evicts_the_least_recent():
     assert lru(steps, 3) == pytest.approx(2 / 7)  # hits: the second 1 and the third 1
 
 
-def best_hits_bypass(keys, slots):
-    """maximum hits when a read expert may also be left out of the cache (exhaustive)"""
-    @memo(maxsize=None)
-    def go(i, cache):
-        if i == len(keys):
-            return 0
-        k = keys[i]
-        if k in cache:
-            return 1 + go(i + 1, cache)
-        if len(cache) < slots:
-            return go(i + 1, cache | {k})
-        return max([go(i + 1, cache)] + [go(i + 1, (cache - {v}) | {k}) for v in cache])
-    return go(0, frozenset())
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_belady_with_bypass_is_optimal_and_above_demand_min(seed):
     rng = random.Random(seed)
     keys = [rng.randrange(6) for _ in range(14)]
     for slots in (1, 2, 3, 4):
-        assert belady_hits(keys, slots, bypass=True) == best_hits_bypass(tuple(keys), slots)
+        assert belady_hits(keys, slots, bypass=True) == best_hits(tuple(keys), slots, bypass=True)
         assert belady_hits(keys, slots, bypass=True) >= belady_hits(keys, slots)
 
 
