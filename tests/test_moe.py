@@ -96,8 +96,9 @@ def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, name):
                 assert st["evictions"] == 0 and st["reads"] <= total, key
 
 
+@pytest.mark.parametrize("prefetch", [True, False])
 @pytest.mark.parametrize("policy", ["lru", "lfu", "lfu-quota"])
-def test_reuse_accounting_against_belady(tiny, policy):
+def test_reuse_accounting_against_belady(tiny, policy, prefetch):
     """Without guesses (pre-attention router, lookahead 0) every read is for an expert the token
     uses, so reads = uses - reused exactly, reuse cannot beat Belady's clairvoyant MIN over
     the routing trace of the all-resident run, and it is exactly the offline replay of the same
@@ -111,7 +112,8 @@ def test_reuse_accounting_against_belady(tiny, policy):
     offline = {"lru": LRU, "lfu": lambda: LFU(0.95), "lfu-quota": lambda: Quota(LFU(0.95), E, L)}[policy]
     per = ref.expert_bytes / 2**20
     for slots in (ref.top_k + 1, ref.n_layers * ref.n_experts // 3, ref.n_layers * ref.n_experts // 2):
-        with Generator(tiny["pre"], expert_cache_mb=(slots + 0.5) * per, policy=policy, lookahead=0) as g:
+        with Generator(tiny["pre"], expert_cache_mb=(slots + 0.5) * per, policy=policy, lookahead=0,
+                       prefetch=prefetch) as g:
             r = g.generate(PROMPT, 20)
         st = r.stats
         assert r.tokens == toks and st["expert_uses"] == len(keys)

@@ -771,9 +771,10 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
   moe_lock(m);
   if (m->io_failed) { st = io_failure(m); moe_unlock(m); return st; }
   if (!m->xmem) {
-    if (c->pre_router) /* counted and asked for before attention */
+    if (c->pre_router) { /* counted (and with prefetch on, asked for) before attention */
+      for (int32_t j = 0; j < K; j++) m->is_pred[l * E + idx[j]] = 1; /* none evicts another */
       for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 2);
-    else
+    } else
       st = routed(m, l, idx, 2);
     for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0; /* pinned now */
   }
