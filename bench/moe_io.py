@@ -4,20 +4,22 @@ so tokens and routing are unchanged), int8, generated from a prompt of local tex
 
 Contenders, each in its own process inside a cgroup-v1 memory limit (page cache counted):
 all experts resident (no cap), streaming with an expert cache of 10/25/50% of expert bytes
-(O_DIRECT, LFU-decay, the pre-attention router's exact reads), 25% with next-layer prediction
-(always / idle-only), two-layer prediction, LRU, no prediction and two I/O threads, an mmap
+(O_DIRECT, lfu-quota: LFU with decay within per-layer shares, the pre-attention router's exact
+reads), 25% with next-layer prediction (always / idle-only), two-layer prediction, LRU, plain
+LFU with decay at 10/25/50%, no prediction and two I/O threads, an mmap
 baseline capped at the 25% budget, resident / 25% / mmap again with the scalar kernels
 (the compute-bound regime), and resident / 10-50% / mmap with 4-bit expert rows (the cache a
 fraction of the 4-bit bundle). Passes interleave the contenders; the table gives medians and the
 offline Belady bound on reuse. Writes docs/performance.md's moe block.
 
-    python bench/moe_io.py [--scale 64] [--tokens 48] [--repeats 3] [--no-int4] [--no-doc]
+    python bench/moe_io.py [--scale 64] [--tokens 48] [--repeats 3] [--no-int4] [--no-doc] [--only REGEX]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -189,8 +191,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-int4", action="store_true", help="leave out the 4-bit expert rows")
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--doc-only", action="store_true", help="rewrite the docs block from the last results file")
-    ap.add_argument("--only", nargs="+", help="run only the rows whose name contains one of these (and the resident "
-                                               "and mmap rows they are compared with); prints, writes no docs")
+    ap.add_argument("--only", help="run only the rows whose name matches this regular expression (and all "
+                                   "resident); results to moe_io_results_only.json, docs untouched")
     a = ap.parse_args(argv)
     if a.worker:
         worker(json.loads(a.worker))
@@ -214,7 +216,7 @@ def main(argv=None) -> int:
     prompt = bench_prompt()
     base = dict(artifact=str(art), prompt=prompt, tokens=a.tokens)
     mb = lambda frac: frac * total / 2**20  # noqa: E731
-    st = lambda frac, **kw: dict(mode="stream", cache_mb=mb(frac), policy="lfu", prefetch=True, **kw)  # noqa: E731
+    st = lambda frac, **kw: dict(mode="stream", cache_mb=mb(frac), policy="lfu-quota", prefetch=True, **kw)  # noqa: E731
     plan = [("all resident", dict(mode="resident"), None)]
     for frac in (0.10, 0.25, 0.50):
         plan.append((f"stream {int(frac * 100)}%", st(frac), frac))
@@ -222,6 +224,9 @@ def main(argv=None) -> int:
              ("stream 25% + next-layer prediction, idle only", st(0.25, lookahead=1, speculate="idle"), 0.25),
              ("stream 25% + 2-layer prediction", st(0.25, lookahead=2), 0.25),
              ("stream 25% lru", dict(st(0.25), policy="lru"), 0.25),
+             ("stream 10% lfu", dict(st(0.10), policy="lfu"), 0.10),
+             ("stream 25% lfu", dict(st(0.25), policy="lfu"), 0.25),
+             ("stream 50% lfu", dict(st(0.50), policy="lfu"), 0.50),
              ("stream 25% no prediction (demand reads)", dict(st(0.25), prefetch=False), 0.25),
              ("stream 25%, 2 I/O threads", st(0.25, io_threads=2), 0.25),
              ("stream 25% + cache routing 0.2 (not exact)", st(0.25, cache_routing=0.2), 0.25),
@@ -238,12 +243,8 @@ def main(argv=None) -> int:
         plan.append(("int4: stream 25% + cache routing 0.2 (not exact)",
                      dict(st(0.25, cache_routing=0.2), cache_mb=0.25 * total4 / 2**20, **i4), 0.25))
         plan.append(("int4: mmap baseline, 25% cap", dict(i4, mode="mmap"), 0.25))
-    if a.only:  # the chosen rows and the resident / mmap rows of their family (int8, scalar, int4)
-        fam = lambda n: n.split(":")[0] if ":" in n else ""  # noqa: E731
-        chosen = [p[0] for p in plan if any(o in p[0] for o in a.only)]
-        is_base = lambda n: n.endswith("all resident") or n.endswith("mmap baseline, 25% cap")  # noqa: E731
-        plan = [p for p in plan if p[0] in chosen or (is_base(p[0]) and fam(p[0]) in {fam(c) for c in chosen})]
-        a.no_doc = True
+    if a.only:
+        plan = [p for p in plan if p[0] == "all resident" or re.search(a.only, p[0])]
     samples = {name: [] for name, _, _ in plan}
     for rep in range(a.repeats):  # passes interleave the contenders
         for name, spec, frac in plan:
@@ -255,10 +256,10 @@ def main(argv=None) -> int:
     runs = [median_run(name, samples[name]) for name, _, _ in plan]
     runs[0]["belady"] = belady_bounds(art, prompt, a.tokens, [int(f * total) for f in (0.10, 0.25, 0.50)])
     by = {r["name"]: r for r in runs}
-    if art4:
+    if art4 and "int4: all resident" in by:
         by["int4: all resident"]["belady"] = belady_bounds(art4, prompt, a.tokens, [int(f * total4) for f in (0.10, 0.25, 0.50)])
     for r in runs:  # int4 rows against the int4 resident run (other weights, other tokens)
-        ref = by["int4: all resident"] if r["name"].startswith("int4") else runs[0]
+        ref = by.get("int4: all resident", {}) if r["name"].startswith("int4") else runs[0]
         r["same_tokens"] = r.get("tokens_list") == ref.get("tokens_list")
     meta = CACHE / "moe_lm.json"
     train = json.loads(meta.read_text()) if meta.is_file() else {}
@@ -266,13 +267,8 @@ def main(argv=None) -> int:
            "expert_bytes_total_int4": total4, "experts_per_token": per_tok_experts, "d_ff_expert": cfg.d_ff_expert,
            "pre_router": bool(cfg.pre_router), "runs": runs,
            "training": {k: train.get(k) for k in ("argv", "steps", "val_bits_per_byte", "held_out_python_bits_per_byte")}}
-    if a.only:
-        for r in runs:
-            print(r["name"], {k: r.get(k) for k in ("tokens_per_s", "samples_tokens_per_s", "hit_rate", "reuse_rate",
-                                                   "mib_per_token", "same_tokens")})
-        return 0
-    (CACHE / "moe_io_results.json").write_text(json.dumps(out, indent=2))
-    if not a.no_doc:
+    (CACHE / ("moe_io_results_only.json" if a.only else "moe_io_results.json")).write_text(json.dumps(out, indent=2))
+    if not a.no_doc and not a.only:
         write_doc(out)
     return 0
 
@@ -303,7 +299,8 @@ def write_doc(out: dict) -> None:
              "before each run; streaming reads use pread with O_DIRECT (one I/O thread unless said; no io_uring); the "
              "mmap baseline maps the bundle MAP_PRIVATE, PROT_READ, without madvise (kernel default readahead) and runs "
              "the same kernels. Expert kernels: AVX2 unless the row says scalar (both give the same bits). "
-             "\"stream\" rows use LFU with decay 0.95 and the pre-attention router's exact reads (each layer's experts "
+             "\"stream\" rows use the lfu-quota policy (LFU with decay 0.95 within equal per-layer shares of the cache) "
+             "unless the row names another, and the pre-attention router's exact reads (each layer's experts "
              "are asked for before its attention); \"+ prediction\" rows also guess the next layer(s) from the "
              "current hidden state. Hit = a routed expert ready when its kernel needs it (no wait); reuse = used "
              "without a read in this token (cache effect only).", "",

@@ -21,6 +21,7 @@ from edge_sdk import Generator  # noqa: E402
 from edge_sdk.errors import EdgeSdkError  # noqa: E402
 from edge_sdk.moe.export import export_dir  # noqa: E402
 from edge_sdk.moe.hf import read_safetensors  # noqa: E402
+from edge_sdk.moe.policies import LFU, LRU, Quota, Step, replay  # noqa: E402
 from edge_sdk.moe.trace import belady_hits, routing_keys  # noqa: E402
 from models.moe_lm import build, model_from_config  # noqa: E402
 
@@ -49,7 +50,7 @@ def _run(gen, n=24, **kw):
 
 
 @pytest.mark.parametrize("name", ["plain", "pre", "shared", "q4"])
-@pytest.mark.parametrize("policy", ["lru", "lfu"])
+@pytest.mark.parametrize("policy", ["lru", "lfu", "lfu-quota"])
 def test_streamed_matches_resident_bit_exact(tiny, name, policy):
     ref = Generator(tiny[name], mode="resident")
     r_res, r_log = _run(ref)
@@ -79,7 +80,8 @@ def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, name):
     total = ref.n_layers * ref.n_experts
     for slots in (ref.top_k + 1, total // 4, total // 2, total):
         for policy, lookahead, speculate, extra in [("lfu", 0, "always", 0), ("lru", 1, "always", 0),
-                                                    ("lfu", 2, "idle", 1), ("lfu", 3, "always", 2)]:
+                                                    ("lfu", 2, "idle", 1), ("lfu", 3, "always", 2),
+                                                    ("lfu-quota", 0, "always", 0), ("lfu-quota", 2, "always", 1)]:
             mb = (slots + 0.5) * per + 0.01
             with Generator(tiny[name], expert_cache_mb=mb, policy=policy, lookahead=lookahead, speculate=speculate,
                            prefetch_extra=extra) as g:
@@ -94,23 +96,30 @@ def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, name):
                 assert st["evictions"] == 0 and st["reads"] <= total, key
 
 
-@pytest.mark.parametrize("policy", ["lru", "lfu"])
-def test_reuse_accounting_against_belady(tiny, policy):
+@pytest.mark.parametrize("prefetch", [True, False])
+@pytest.mark.parametrize("policy", ["lru", "lfu", "lfu-quota"])
+def test_reuse_accounting_against_belady(tiny, policy, prefetch):
     """Without guesses (pre-attention router, lookahead 0) every read is for an expert the token
-    uses, so reads = uses - reused exactly, and reuse cannot beat Belady's clairvoyant MIN over
-    the routing trace of the all-resident run."""
+    uses, so reads = uses - reused exactly, reuse cannot beat Belady's clairvoyant MIN over
+    the routing trace of the all-resident run, and it is exactly the offline replay of the same
+    policy (edge_sdk/moe/policies.py) over that trace."""
     ref = Generator(tiny["pre"], mode="resident")
     toks = ref.generate(PROMPT, 20).tokens
     ref.reset()
     keys = routing_keys(ref, PROMPT + toks[:-1])
+    L, E, K = ref.n_layers, ref.n_experts, ref.top_k
+    steps = [Step(i // L, i % L, keys[i * K:(i + 1) * K]) for i in range(len(keys) // K)]
+    offline = {"lru": LRU, "lfu": lambda: LFU(0.95), "lfu-quota": lambda: Quota(LFU(0.95), E, L)}[policy]
     per = ref.expert_bytes / 2**20
-    for slots in (ref.top_k + 1, ref.n_layers * ref.n_experts // 3):
-        with Generator(tiny["pre"], expert_cache_mb=(slots + 0.5) * per, policy=policy, lookahead=0) as g:
+    for slots in (ref.top_k + 1, ref.n_layers * ref.n_experts // 3, ref.n_layers * ref.n_experts // 2):
+        with Generator(tiny["pre"], expert_cache_mb=(slots + 0.5) * per, policy=policy, lookahead=0,
+                       prefetch=prefetch) as g:
             r = g.generate(PROMPT, 20)
         st = r.stats
         assert r.tokens == toks and st["expert_uses"] == len(keys)
         assert st["reads"] == st["expert_uses"] - st["reused"], (slots, st)
         assert 0 < st["reused"] <= belady_hits(keys, slots), (slots, st["reused"], belady_hits(keys, slots))
+        assert st["reused"] == round(replay(steps, slots, offline()) * len(keys)), (slots, st)
 
 
 def test_mmap_and_no_prefetch_match(tiny):

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         prompt_ids: Optional[str] = typer.Option(None, "--prompt-ids", help="prompt as token ids: 1,2,3"),
         max_tokens: int = typer.Option(64, "--max-tokens", help="token budget"),
         expert_cache_mb: Optional[float] = typer.Option(None, "--expert-cache-mb", help="RAM for the expert cache (default: all experts resident)"),
-        policy: str = typer.Option("lfu", help="cache policy: lru | lfu (LFU with decay)"),
+        policy: str = typer.Option("lfu-quota", help="cache policy: lfu-quota (LFU with decay within per-layer shares) | lfu (LFU with decay) | lru"),
         no_prefetch: bool = typer.Option(False, "--no-prefetch", help="demand reads only"),
         lookahead: Optional[int] = typer.Option(None, "--lookahead", help="layers predicted ahead, 0-3 (default: 0 with a pre-attention router, else 1)"),
         speculate: str = typer.Option("always", "--speculate", help="predicted reads: always | idle (only when no read is queued)"),

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
 from .format import config_from_dict, read_meta
 
-POLICIES = {"lru": 0, "lfu": 1}
+POLICIES = {"lru": 0, "lfu": 1, "lfu-quota": 2}
 KERNELS = {"auto": -1, "scalar": 0, "avx2": 1, "neon": 2}
 
 
@@ -45,7 +45,8 @@ class Generator:
 
     mode: "stream" (cache of expert_cache_mb filled by the I/O thread, O_DIRECT unless
     direct=False), "resident" (whole bundle read into RAM), "mmap" (bundle memory-mapped,
-    pages faulted in by the kernel: the baseline). policy: "lru" or "lfu" (LFU with decay).
+    pages faulted in by the kernel: the baseline). policy: "lfu-quota" (LFU with
+    decay within equal per-layer shares of the cache), "lfu" (LFU with decay) or "lru".
     kernels: "auto" (fastest on this CPU), "scalar", "avx2" (x86-64) or "neon" (aarch64); all give
     the same bits.
     lookahead: layers whose experts are predicted ahead (0-3; default 0 for a model with a
@@ -56,7 +57,7 @@ class Generator:
     """
 
     def __init__(self, artifact, experts=None, expert_cache_mb: float | None = None, mode: str = "stream",
-                 policy: str = "lfu", prefetch: bool = True, prefetch_extra: int = 0, direct: bool = True,
+                 policy: str = "lfu-quota", prefetch: bool = True, prefetch_extra: int = 0, direct: bool = True,
                  max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95, kernels: str = "auto",
                  lookahead: int | None = None, speculate: str = "always", cache_routing: float = 0.0):
         ffi, lib = _lib()

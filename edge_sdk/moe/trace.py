@@ -2,8 +2,6 @@
 tests that check the runtime's cache accounting against it."""
 from __future__ import annotations
 
-from collections import OrderedDict
-
 
 def routing_keys(gen, token_ids) -> list[int]:
     """Step `gen` (a Generator, reset by the caller) through `token_ids`; the routed experts of
@@ -15,9 +13,12 @@ def routing_keys(gen, token_ids) -> list[int]:
     return keys
 
 
-def belady_hits(keys: list, slots: int) -> int:
+def belady_hits(keys: list, slots: int, bypass: bool = False) -> int:
     """Uses served without a read under Belady's MIN with `slots` cache slots: on a miss with a
-    full cache, evict the expert whose next use is farthest away."""
+    full cache, evict the expert whose next use is farthest away. Without `bypass` the expert
+    just read is always kept (demand caching: it needs a slot of the same memory, as in the
+    runtime); with `bypass` it is itself the victim when its next use is the farthest (true MIN:
+    a bound for a cache of `slots` plus a staging buffer outside it)."""
     nxt, last = [0] * len(keys), {}
     for i in range(len(keys) - 1, -1, -1):
         nxt[i], last[keys[i]] = last.get(keys[i], 1 << 60), i
@@ -26,52 +27,34 @@ def belady_hits(keys: list, slots: int) -> int:
         if k in cache:
             hits += 1
         elif len(cache) >= slots:
-            del cache[max(cache, key=cache.get)]
+            far = max(cache, key=cache.get)
+            if bypass and nxt[i] >= cache[far]:
+                continue
+            del cache[far]
         cache[k] = nxt[i]
     return hits
 
 
+def _steps(steps, tok_of=None):
+    from .policies import Step
+
+    return [Step(tok_of[i] if tok_of else i, 0, list(keys)) for i, keys in enumerate(steps)]
+
+
 def lru(steps, slots):
     """Reuse under LRU, demand caching; steps: the expert keys of one layer of one token each
-    (never evicted for each other)."""
-    c, hits, n = OrderedDict(), 0, 0
-    for cur in steps:
-        for k in cur:
-            n += 1
-            if k in c:
-                hits += 1
-                c.move_to_end(k)
-                continue
-            if len(c) >= slots:
-                victim = next(x for x in c if x not in cur)
-                del c[victim]
-            c[k] = 1
-    return hits / n
+    (never evicted for each other). The runtime's rule (edge_sdk/moe/policies.py)."""
+    from .policies import LRU, replay
+
+    return replay(_steps(steps), slots, LRU())
 
 
 def lfu(steps, slots, tok_of, decay, prior=None, protect=0):
     """Reuse under LFU with decay (the runtime's rule: s <- s * decay^(tokens since last use) + 1);
     tok_of[i]: the token of steps[i]; prior: starting scores; protect: never evict the next
     `protect` steps' experts (an oracle of prediction-aware eviction)."""
-    freq = dict(prior or {})
-    when, cache, hits, n = {}, set(), 0, 0
-    for si, cur in enumerate(steps):
-        t = tok_of[si]
-        keep = set(cur)
-        for d in range(1, protect + 1):
-            if si + d < len(steps):
-                keep |= set(steps[si + d])
+    from .policies import LFU, Protect, replay
 
-        def score(x):
-            return freq.get(x, 0.0) * decay ** (t - when.get(x, t))
-        for k in cur:
-            n += 1
-            freq[k], when[k] = score(k) + 1.0, t
-            if k in cache:
-                hits += 1
-                continue
-            if len(cache) >= slots:
-                cand = [x for x in cache if x not in keep] or [x for x in cache if x not in cur]
-                cache.remove(min(cand, key=score))
-            cache.add(k)
-    return hits / n
+    st = _steps(steps, tok_of)
+    p = LFU(decay, prior=prior)
+    return replay(st, slots, Protect(p, st, protect) if protect else p)

@@ -77,7 +77,8 @@ uint64_t esdk_moe_expert_bytes(const esdk_moe *m); /* one expert record (4 KiB m
 esdk_status esdk_moe_set_expert_memory(esdk_moe *m, const void *bundle, size_t size);
 
 /* Expert cache: `bytes` of 4096-aligned memory, policy 0 = LRU, 1 = LFU with decay
-   (frequency-aware; `decay` per token in (0,1], e.g. 0.95). */
+   (frequency-aware; `decay` per token in (0,1], e.g. 0.95), 2 = LFU with decay within per-layer
+   quotas (the victim comes from the layer holding the most slots; docs/moe.md). */
 esdk_status esdk_moe_cache_init(esdk_moe *m, void *mem, size_t bytes, int32_t policy, float decay);
 int32_t esdk_moe_cache_slots(const esdk_moe *m);
 /* Host builds: open the bundle and start the I/O thread. flags: 1 = O_DIRECT. */

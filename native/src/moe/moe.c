@@ -1,6 +1,6 @@
 /* MoE decoder: artifact loader, decode step (RMSNorm, GQA attention with RoPE and a KV
  * cache, top-k routed experts + optional shared expert, optional pre-attention router),
- * expert cache with LRU / LFU-with-decay, prediction, sampling. Portable C99, no malloc;
+ * expert cache with LRU / LFU-with-decay / LFU within per-layer quotas, prediction, sampling. Portable C99, no malloc;
  * the I/O thread lives in moe_io_posix.c. Format: docs/moe.md. */
 #include <math.h>
 #include <string.h>
@@ -317,7 +317,8 @@ esdk_status esdk_moe_cache_init(esdk_moe *m, void *mem, size_t bytes, int32_t po
   if (!m || !m->have_bundle) return fail(m, ESDK_ERR_STATE, "set the expert bundle before the cache", 0);
   if (m->io_running) return fail(m, ESDK_ERR_STATE, "cannot change the cache while the I/O thread runs", 0);
   if (!mem || (uintptr_t)mem % MOE_PAGE) return fail(m, ESDK_ERR_ARG, "expert cache memory must be 4096-byte aligned", 0);
-  if (policy < 0 || policy > 1 || !(decay > 0.0f && decay <= 1.0f)) return fail(m, ESDK_ERR_ARG, "cache policy must be 0 (lru) or 1 (lfu-decay), decay in (0, 1]", 0);
+  if (policy < 0 || policy > 2 || !(decay > 0.0f && decay <= 1.0f))
+    return fail(m, ESDK_ERR_ARG, "cache policy must be 0 (lru), 1 (lfu-decay) or 2 (lfu-quota), decay in (0, 1]", 0);
   size_t per = (size_t)m->stride + sizeof(moe_slot) + sizeof(int32_t);
   size_t n = (bytes > 256 ? bytes - 256 : 0) / per;
   if (n < (size_t)m->c.top_k + 1)
@@ -370,15 +371,55 @@ static void touch(esdk_moe *m, int32_t key) {
   m->freq_t[key] = m->ttick;
 }
 
-static int32_t victim(esdk_moe *m, int allow_pred) {
-  int32_t best = -1;
+/* lfu-quota: the layer that the victim must come from. Every layer uses top_k experts per
+   token, so each has an equal share of the cache: the layer holding the most slots (the layer
+   of `key` counts `pending` more: its routed experts that have no slot yet); on a tie, the layer
+   whose next use is farthest ahead ((j - l) mod n_layers layer-steps, 0 counting as n_layers:
+   the layer being read, then the layers just computed). Only layers with an evictable slot
+   compete. -1 if none. (edge_sdk/moe/policies.py: Quota, the offline model of this rule.) */
+static int32_t quota_layer(const esdk_moe *m, int allow_pred, int32_t key, int32_t pending) {
+  const int32_t E = m->c.n_experts, L = m->c.n_layers, l = key / E;
+  int32_t cnt[MOE_MAX_LAYERS];
+  uint8_t open[MOE_MAX_LAYERS];
+  for (int32_t j = 0; j < L; j++) { cnt[j] = 0; open[j] = 0; }
+  for (int32_t i = 0; i < m->n_slots; i++) {
+    const moe_slot *s = &m->slots[i];
+    if (s->key < 0 || s->state == SLOT_ERROR) continue;
+    cnt[s->key / E]++;
+    if (!s->pins && s->state == SLOT_READY && (allow_pred || !m->is_pred[s->key])) open[s->key / E] = 1;
+  }
+  cnt[l] += pending;
+  int32_t best = -1, bc = 0, bd = 0;
+  for (int32_t j = 0; j < L; j++) {
+    if (!open[j]) continue;
+    int32_t d = ((j - l) % L + L) % L;
+    if (d == 0) d = L;
+    if (best < 0 || cnt[j] > bc || (cnt[j] == bc && d > bd)) { best = j; bc = cnt[j]; bd = d; }
+  }
+  return best;
+}
+
+/* The slot to read `key` into: an empty one, else the unpinned, not-in-flight slot with the
+   lowest score (LRU: 0 for all, LFU: decayed use count; LRU breaks ties), within the quota
+   layer for lfu-quota. Experts asked for ahead of use (is_pred) only when allow_pred. */
+static int32_t victim(esdk_moe *m, int allow_pred, int32_t key, int32_t pending) {
+  int32_t best = -1, layer = -1;
   float bs = 0;
   for (int32_t i = 0; i < m->n_slots; i++) {
     moe_slot *s = &m->slots[i];
     if (s->pins || s->state == SLOT_LOADING) continue;
     if (s->state == SLOT_EMPTY || s->state == SLOT_ERROR) return i;
-    if (!allow_pred && m->is_pred[s->key]) continue; /* predicted for the layer about to run */
-    float sc = m->policy == 1 ? score_of(m, s->key) : 0.0f;
+  }
+  if (m->policy == 2) {
+    layer = quota_layer(m, allow_pred, key, pending);
+    if (layer < 0) return -1;
+  }
+  for (int32_t i = 0; i < m->n_slots; i++) {
+    moe_slot *s = &m->slots[i];
+    if (s->pins || s->state != SLOT_READY) continue;
+    if (!allow_pred && m->is_pred[s->key]) continue; /* asked for by the layer about to run */
+    if (layer >= 0 && s->key / m->c.n_experts != layer) continue;
+    float sc = m->policy >= 1 ? score_of(m, s->key) : 0.0f;
     if (best < 0 || sc < bs || (sc == bs && (int32_t)(s->last - m->slots[best].last) < 0)) { best = i; bs = sc; }
   }
   return best;
@@ -448,8 +489,16 @@ static esdk_status request(esdk_moe *m, int32_t key, int prio) {
     }
     return ESDK_OK;
   }
-  s = victim(m, 0);
-  if (s < 0 && prio == 2) s = victim(m, 1);
+  int32_t pending = 1; /* for lfu-quota: this key's layer's routed experts without a slot */
+  if (prio > 0) {
+    const int32_t E = m->c.n_experts, K = m->c.top_k, l = key / E;
+    const int32_t *r = m->route + (size_t)l * K;
+    pending = 0;
+    for (int32_t j = 0; j < K; j++) pending += m->xslot[l * E + r[j]] < 0;
+    if (pending < 1) pending = 1;
+  }
+  s = victim(m, 0, key, pending);
+  if (s < 0 && prio == 2) s = victim(m, 1, key, pending);
   if (s < 0) {
     if (prio < 2) { m->st.prefetch_dropped++; return ESDK_OK; }
     return fail(m, ESDK_ERR_ARENA, "expert cache too small: every slot is in use", 0);
@@ -756,10 +805,10 @@ static esdk_status routed(esdk_moe *m, int l, const int32_t *idx, int prio) {
   pred_stats(m, l, idx);
   cancel_stale(m, l, idx, K);
   for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
-  for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) {
-    if (prio < 2) m->is_pred[l * E + idx[j]] = 1;
-    st = request(m, l * E + idx[j], prio);
-  }
+  /* all of the layer's experts are marked before any is asked for, so that reading one never
+     evicts another (at prio 2 moe_ffn clears the marks once they are pinned) */
+  for (int32_t j = 0; j < K; j++) m->is_pred[l * E + idx[j]] = 1;
+  for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], prio);
   return st;
 }
 
@@ -772,9 +821,10 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
   moe_lock(m);
   if (m->io_failed) { st = io_failure(m); moe_unlock(m); return st; }
   if (!m->xmem) {
-    if (c->pre_router) /* counted and asked for before attention */
+    if (c->pre_router) { /* counted (and with prefetch on, asked for) before attention */
+      for (int32_t j = 0; j < K; j++) m->is_pred[l * E + idx[j]] = 1; /* none evicts another */
       for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 2);
-    else
+    } else
       st = routed(m, l, idx, 2);
     for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0; /* pinned now */
   }
