@@ -240,8 +240,9 @@ def main(argv=None) -> int:
         plan.append(("int4: all resident", dict(i4, mode="resident"), None))
         for frac in (0.10, 0.25, 0.50):
             plan.append((f"int4: stream {int(frac * 100)}%", dict(st(frac), cache_mb=frac * total4 / 2**20, **i4), frac))
-        plan.append(("int4: stream 25% + cache routing 0.2 (not exact)",
-                     dict(st(0.25, cache_routing=0.2), cache_mb=0.25 * total4 / 2**20, **i4), 0.25))
+        for bias in (0.2, 0.3):
+            plan.append((f"int4: stream 25% + cache routing {bias} (not exact)",
+                         dict(st(0.25, cache_routing=bias), cache_mb=0.25 * total4 / 2**20, **i4), 0.25))
         plan.append(("int4: mmap baseline, 25% cap", dict(i4, mode="mmap"), 0.25))
     if a.only:
         plan = [p for p in plan if p[0] == "all resident" or re.search(a.only, p[0])]
