@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ from moe_train import eval_texts  # noqa: E402
 def bits_per_byte(g, data: bytes) -> tuple[float, dict]:
     """mean -log2 p(next byte) over data, teacher-forced through the runtime; its statistics"""
     g.reset()
-    g._lib.esdk_moe_reset_stats(g._m)
+    g.reset_stats()
     ids = list(data)
     tot = 0.0
     for t, nxt in zip(ids[:-1], ids[1:]):
@@ -75,11 +76,11 @@ def main(argv=None) -> int:
     texts = {k: v.encode()[:a.text_bytes] for k, v in ev["texts"].items()}
     texts["held-out Python"] = ev["python"].encode()[:a.text_bytes]
     held = list(texts)
-    import sysconfig
-
     for f in ("shutil.py", "os.py"):  # top-level stdlib modules: in the training corpus
         texts[f"trained {f}"] = Path(sysconfig.get_paths()["stdlib"], f).read_bytes()[4000:4000 + a.text_bytes]
     prompts = ev["prompts"]
+    trained = [k for k in texts if k not in held]
+    mean = lambda d, keys: float(np.mean([d[k] for k in keys]))  # noqa: E731
     with Generator(art, mode="resident") as g:
         total = g.total_expert_bytes
         ref_bpb = {k: bits_per_byte(g, v)[0] for k, v in texts.items()}
@@ -98,8 +99,6 @@ def main(argv=None) -> int:
                     gen_stats.append(s)
                     same += sum(x == y for x, y in zip(toks, ref_gen[k]))
                     n += len(ref_gen[k])
-                mean = lambda d, keys: float(np.mean([d[k] for k in keys]))  # noqa: E731
-                trained = [k for k in texts if k not in held]
                 row = {"frac": frac, "bias": bias, "slots": g.cache_slots,
                        "bpb": mean(bpb, held), "ref_bpb": mean(ref_bpb, held),
                        "bpb_trained": mean(bpb, trained), "ref_bpb_trained": mean(ref_bpb, trained),

@@ -42,8 +42,6 @@ def register(app: typer.Typer) -> None:
             raise EdgeSdkError("give exactly one of --prompt and --prompt-ids")
         if expert_cache_mb is not None and expert_cache_mb <= 0:
             raise EdgeSdkError("--expert-cache-mb must be > 0")
-        if not 0.0 <= cache_routing <= 1.0:
-            raise EdgeSdkError("--cache-routing must be in [0, 1]")
         if cache_routing and expert_cache_mb is None:
             raise EdgeSdkError("--cache-routing needs --expert-cache-mb (a streamed cache)")
         mode = "mmap" if mmap_baseline else ("resident" if expert_cache_mb is None else "stream")

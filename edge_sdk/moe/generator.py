@@ -130,9 +130,7 @@ class Generator:
             self._craw, self._c = _aligned(ffi, max(nbytes, 4096), 4096)
             self._check(lib.esdk_moe_cache_init(self._m, self._c, nbytes, POLICIES[policy], float(decay)))
             self._check(lib.esdk_moe_set_prefetch(self._m, int(bool(prefetch)), int(prefetch_extra)))
-            if not (0.0 <= float(cache_routing) <= 1.0):
-                raise EdgeSdkError(f"cache_routing must be in [0, 1], not {cache_routing!r}")
-            self._check(lib.esdk_moe_set_cache_routing(self._m, float(cache_routing)))
+            self._check(lib.esdk_moe_set_cache_routing(self._m, float(cache_routing)), EdgeSdkError)
             if speculate not in ("always", "idle"):
                 raise EdgeSdkError(f"speculate must be 'always' or 'idle', not {speculate!r}")
             if lookahead is None:  # the pre-attention router's exact reads suffice (docs/moe.md)
@@ -221,7 +219,7 @@ class Generator:
             raise EdgeSdkError(f"token ids must be in [0, {self.vocab})")
         if reset:
             self.reset()
-        self._lib.esdk_moe_reset_stats(self._m)
+        self.reset_stats()
         ffi = self._ffi
         p = ffi.new("int32_t[]", ids)
         out = ffi.new("int32_t[]", max(max_tokens, 1))
@@ -234,6 +232,10 @@ class Generator:
             raise RuntimeFailure(f"generation failed: {self._err()}")
         toks = [out[i] for i in range(n[0])]
         return GenerationResult(toks, self.decode(toks), dt, self.stats(dt))
+
+    def reset_stats(self) -> None:
+        """Start counting the statistics (stats()) afresh; generate() does this itself."""
+        self._lib.esdk_moe_reset_stats(self._m)
 
     def stats(self, seconds: float | None = None) -> dict:
         s = self._ffi.new("esdk_moe_stats *")

@@ -285,6 +285,7 @@ class HFModel:
             more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
             raise EdgeSdkError(f"tensor {left[0]}{more} is not supported by the MoE runtime")
 
+
 def write_hf_dir(directory: str | Path, cfg: MoEConfig, dense: dict, experts, extra_config: dict | None = None) -> Path:
     """Write a model in Qwen2-MoE naming (model_type edge_sdk_moe; 'pre_router' extension)."""
     d = Path(directory)

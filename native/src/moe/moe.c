@@ -61,32 +61,44 @@ const char *esdk_moe_error(const esdk_moe *m) { return m ? m->err : "null contex
 #define ART_CFG_WORDS 32
 #define ART_ENTRY 48
 
-static const float *find_tensor(esdk_moe *m, const char *name, uint64_t want_floats, int required, esdk_status *st) {
-  const uint8_t *d = m->data;
-  uint32_t n = rd32(d + 12);
-  const uint8_t *tab = d + ART_HDR + 4 * ART_CFG_WORDS;
-  for (uint32_t i = 0; i < n; i++) {
-    const uint8_t *e = tab + (size_t)i * ART_ENTRY;
-    if (strncmp((const char *)e, name, 32) != 0) continue;
-    uint64_t off = rd64(e + 32), nb = rd32(e + 40);
-    if (nb != want_floats * 4) {
-      *st = fail(m, ESDK_ERR_FORMAT, "artifact: wrong size for tensor ", name);
-      return NULL;
-    }
-    return (const float *)(d + off);
-  }
-  if (required) *st = fail(m, ESDK_ERR_FORMAT, "artifact: missing tensor ", name);
+/* the tensor table entry named `name` (name, u64 offset, u32 byte count, u32 CRC), NULL if none */
+static const uint8_t *find_entry(const esdk_moe *m, const char *name) {
+  const uint8_t *tab = m->data + ART_HDR + 4 * ART_CFG_WORDS;
+  for (uint32_t i = 0, n = rd32(m->data + 12); i < n; i++)
+    if (strncmp((const char *)tab + (size_t)i * ART_ENTRY, name, 32) == 0) return tab + (size_t)i * ART_ENTRY;
   return NULL;
+}
+
+static const float *find_tensor(esdk_moe *m, const char *name, uint64_t want_floats, int required, esdk_status *st) {
+  const uint8_t *e = find_entry(m, name);
+  if (!e) {
+    if (required) *st = fail(m, ESDK_ERR_FORMAT, "artifact: missing tensor ", name);
+    return NULL;
+  }
+  if (rd32(e + 40) != want_floats * 4) {
+    *st = fail(m, ESDK_ERR_FORMAT, "artifact: wrong size for tensor ", name);
+    return NULL;
+  }
+  return (const float *)(m->data + rd64(e + 32));
 }
 
 /* q/k RMSNorm weights: head_dim floats normalise each head (Qwen3-MoE), else the whole
    projection (OLMoE); the size the tensor is checked against */
 static uint64_t qk_norm_floats(const esdk_moe *m, const char *name, uint64_t whole, uint64_t hd) {
-  const uint8_t *tab = m->data + ART_HDR + 4 * ART_CFG_WORDS;
-  for (uint32_t i = 0, n = rd32(m->data + 12); i < n; i++)
-    if (strncmp((const char *)tab + (size_t)i * ART_ENTRY, name, 32) == 0)
-      return rd32(tab + (size_t)i * ART_ENTRY + 40) == hd * 4 ? hd : whole;
-  return whole;
+  const uint8_t *e = find_entry(m, name);
+  return e && rd32(e + 40) == hd * 4 ? hd : whole;
+}
+
+/* "L{l}.{suffix}" into nm (32 bytes) */
+static void layer_name(char *nm, int l, const char *suffix) {
+  int k = 0;
+  nm[k++] = 'L';
+  if (l >= 100) nm[k++] = (char)('0' + l / 100);
+  if (l >= 10) nm[k++] = (char)('0' + (l / 10) % 10);
+  nm[k++] = (char)('0' + l % 10);
+  nm[k++] = '.';
+  for (; *suffix; suffix++) nm[k++] = *suffix;
+  nm[k] = 0;
 }
 
 esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
@@ -143,17 +155,10 @@ esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
   for (int l = 0; l < c->n_layers && st == ESDK_OK; l++) {
     char nm[32];
     moe_layer *L = &m->L[l];
-#define T(field, suffix, count, req)                                          \
-  do {                                                                        \
-    int k_ = 0;                                                               \
-    nm[k_++] = 'L';                                                           \
-    if (l >= 100) nm[k_++] = (char)('0' + l / 100);                           \
-    if (l >= 10) nm[k_++] = (char)('0' + (l / 10) % 10);                      \
-    nm[k_++] = (char)('0' + l % 10);                                          \
-    nm[k_++] = '.';                                                           \
-    for (const char *s_ = suffix; *s_; s_++) nm[k_++] = *s_;                  \
-    nm[k_] = 0;                                                               \
-    L->field = find_tensor(m, nm, (count), (req), &st);                       \
+#define T(field, suffix, count, req)                \
+  do {                                              \
+    layer_name(nm, l, suffix);                      \
+    L->field = find_tensor(m, nm, (count), (req), &st); \
   } while (0)
     T(attn_norm, "attn_norm", D, 1);
     T(wq, "wq", H * hd * D, 1);
@@ -163,10 +168,12 @@ esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
     T(bq, "bq", H * hd, 0);
     T(bk, "bk", KV * hd, 0);
     T(bv, "bv", KV * hd, 0);
-    T(q_norm, "q_norm", qk_norm_floats(m, nm, H * hd, hd), 0);
+    layer_name(nm, l, "q_norm");
     L->q_norm_len = (int32_t)qk_norm_floats(m, nm, H * hd, hd);
-    T(k_norm, "k_norm", qk_norm_floats(m, nm, KV * hd, hd), 0);
+    T(q_norm, "q_norm", L->q_norm_len, 0);
+    layer_name(nm, l, "k_norm");
     L->k_norm_len = (int32_t)qk_norm_floats(m, nm, KV * hd, hd);
+    T(k_norm, "k_norm", L->k_norm_len, 0);
     T(ffn_norm, "ffn_norm", D, 1);
     T(router, "router", E * D, 1);
     if (S) {
@@ -347,7 +354,8 @@ esdk_status esdk_moe_set_lookahead(esdk_moe *m, int32_t layers, int32_t idle_onl
 }
 
 esdk_status esdk_moe_set_cache_routing(esdk_moe *m, float bias) {
-  if (!m || !(bias >= 0.0f && bias <= 1.0f)) return ESDK_ERR_ARG;
+  if (!m) return ESDK_ERR_ARG;
+  if (!(bias >= 0.0f && bias <= 1.0f)) return fail(m, ESDK_ERR_ARG, "cache routing bias must be in [0, 1]", 0);
   m->cache_bias = bias;
   return ESDK_OK;
 }
@@ -490,7 +498,7 @@ static esdk_status request(esdk_moe *m, int32_t key, int prio) {
     return ESDK_OK;
   }
   int32_t pending = 1; /* for lfu-quota: this key's layer's routed experts without a slot */
-  if (prio > 0) {
+  if (m->policy == 2 && prio > 0) {
     const int32_t E = m->c.n_experts, K = m->c.top_k, l = key / E;
     const int32_t *r = m->route + (size_t)l * K;
     pending = 0;
@@ -797,19 +805,25 @@ int32_t esdk_moe_position(const esdk_moe *m) { return m ? m->pos : 0; }
 const float *esdk_moe_logits(const esdk_moe *m) { return m && m->arena_set ? m->logits : NULL; }
 const int32_t *esdk_moe_last_routing(const esdk_moe *m) { return m && m->arena_set ? m->route : NULL; }
 
-/* Layer l's routing is known: count the prediction made for it, drop queued reads of its
-   experts that it does not use, and ask for the ones it does (prio 1 ahead of use, 2 at use). */
-static esdk_status routed(esdk_moe *m, int l, const int32_t *idx, int prio) {
+/* Ask for layer l's routed experts (lock held). All of them are marked before any is asked
+   for, so that reading one never evicts another (at prio 2 moe_ffn clears the marks once they
+   are pinned). */
+static esdk_status ask_layer(esdk_moe *m, int l, const int32_t *idx, int prio) {
   const int32_t E = m->c.n_experts, K = m->c.top_k;
   esdk_status st = ESDK_OK;
-  pred_stats(m, l, idx);
-  cancel_stale(m, l, idx, K);
-  for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
-  /* all of the layer's experts are marked before any is asked for, so that reading one never
-     evicts another (at prio 2 moe_ffn clears the marks once they are pinned) */
   for (int32_t j = 0; j < K; j++) m->is_pred[l * E + idx[j]] = 1;
   for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], prio);
   return st;
+}
+
+/* Layer l's routing is known: count the prediction made for it, drop queued reads of its
+   experts that it does not use, and ask for the ones it does (prio 1 ahead of use, 2 at use). */
+static esdk_status routed(esdk_moe *m, int l, const int32_t *idx, int prio) {
+  const int32_t E = m->c.n_experts;
+  pred_stats(m, l, idx);
+  cancel_stale(m, l, idx, m->c.top_k);
+  for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
+  return ask_layer(m, l, idx, prio);
 }
 
 static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *idx, const float *w) {
@@ -821,11 +835,8 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
   moe_lock(m);
   if (m->io_failed) { st = io_failure(m); moe_unlock(m); return st; }
   if (!m->xmem) {
-    if (c->pre_router) { /* counted (and with prefetch on, asked for) before attention */
-      for (int32_t j = 0; j < K; j++) m->is_pred[l * E + idx[j]] = 1; /* none evicts another */
-      for (int32_t j = K - 1; j >= 0 && st == ESDK_OK; j--) st = request(m, l * E + idx[j], 2);
-    } else
-      st = routed(m, l, idx, 2);
+    /* a pre-attention router's layer was counted (and with prefetch on, asked for) before attention */
+    st = c->pre_router ? ask_layer(m, l, idx, 2) : routed(m, l, idx, 2);
     for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0; /* pinned now */
   }
   moe_unlock(m);
