@@ -26,6 +26,8 @@ from edge_sdk.moe.trace import belady_hits, routing_keys  # noqa: E402
 from models.moe_lm import build, model_from_config  # noqa: E402
 
 PROMPT = list(b"def main():\n    ")
+# expert readers (Generator io=, io_depth=): pread, and io_uring with one and several reads in flight
+READERS = [("pread", None), ("io_uring", 1), ("io_uring", 4)]
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,22 @@ def tiny(tmp_path_factory):
         export_dir(src, d / f"{name}.esmoe", quantize=q)
         out[name] = d / f"{name}.esmoe"
     return out
+
+
+@pytest.fixture(scope="module")
+def uring(tiny):
+    """None where io_uring works here, else why not (seccomp, kernel.io_uring_disabled, ...)."""
+    try:
+        Generator(tiny["plain"], expert_cache_mb=1.0, io="io_uring").close()
+        return None
+    except EdgeSdkError as e:
+        return str(e)
+
+
+def _reader(uring, io, depth=None) -> dict:
+    if io == "io_uring" and uring:
+        pytest.skip(uring)
+    return {"io": io, "io_depth": depth}
 
 
 def _run(gen, n=24, **kw):
@@ -70,30 +88,40 @@ def test_streamed_matches_resident_bit_exact(tiny, name, policy):
         assert g.generate(PROMPT, 16, temperature=0.8, top_k=20, seed=7).tokens == a
 
 
+@pytest.mark.parametrize("io,depth", READERS)
 @pytest.mark.parametrize("name", ["plain", "pre"])
-def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, name):
+def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, uring, name, io, depth):
     """From the smallest legal cache (top_k + 1 experts) to all experts, with each policy,
-    lookahead depth and speculation mode: the tokens and logits of the all-resident run."""
+    lookahead depth and speculation mode, prediction off, and each expert reader: the tokens and
+    logits of the all-resident run. With lookahead, queued guesses are cancelled while other
+    reads are in flight (io_uring depth 4: several at once); a cancelled slot never turns READY."""
+    reader = _reader(uring, io, depth)
     ref = Generator(tiny[name], mode="resident")
     r_res, r_log = _run(ref, n=16)
     per = ref.expert_bytes / 2**20
     total = ref.n_layers * ref.n_experts
+    cancelled = 0
     for slots in (ref.top_k + 1, total // 4, total // 2, total):
-        for policy, lookahead, speculate, extra in [("lfu", 0, "always", 0), ("lru", 1, "always", 0),
-                                                    ("lfu", 2, "idle", 1), ("lfu", 3, "always", 2),
-                                                    ("lfu-quota", 0, "always", 0), ("lfu-quota", 2, "always", 1)]:
+        for policy, lookahead, speculate, extra, prefetch in [
+                ("lfu", 0, "always", 0, True), ("lru", 1, "always", 0, True), ("lfu", 2, "idle", 1, True),
+                ("lfu", 3, "always", 2, True), ("lfu-quota", 0, "always", 0, True),
+                ("lfu-quota", 2, "always", 1, True), ("lfu-quota", 1, "always", 0, False)]:
             mb = (slots + 0.5) * per + 0.01
             with Generator(tiny[name], expert_cache_mb=mb, policy=policy, lookahead=lookahead, speculate=speculate,
-                           prefetch_extra=extra) as g:
+                           prefetch_extra=extra, prefetch=prefetch, **reader) as g:
                 assert g.cache_slots == slots
+                assert g.io_backend.startswith("pread" if io == "pread" else f"io_uring depth {depth},")
                 s_res, s_log = _run(g, n=16)
                 st = g.stats()
-            key = (slots, policy, lookahead, speculate)
+            key = (slots, policy, lookahead, speculate, prefetch)
             assert s_res.tokens == r_res.tokens, key
             assert np.array_equal(s_log.view(np.uint32), r_log.view(np.uint32)), key
             assert st["hits"] + st["stalls"] == st["expert_uses"], key
+            assert st["io_backend"] == g.io_backend
+            cancelled += st["prefetch_cancelled"]
             if slots == total:  # everything fits: each expert is read at most once
                 assert st["evictions"] == 0 and st["reads"] <= total, key
+    assert cancelled > 0  # the cancellation path ran
 
 
 @pytest.mark.parametrize("prefetch", [True, False])
@@ -184,25 +212,29 @@ def _corrupt(path: Path, offset: int) -> None:
         f.write(bytes([b[0] ^ 0x5A]))
 
 
-def test_corrupted_expert_detected(tiny, tmp_path):
+@pytest.mark.parametrize("io,depth", READERS)
+def test_corrupted_expert_detected(tiny, uring, tmp_path, io, depth):
+    reader = _reader(uring, io, depth)
     art = tmp_path / "m.esmoe"
     shutil.copy(tiny["plain"], art)
     shutil.copy(tiny["plain"].with_suffix(".esmx"), art.with_suffix(".esmx"))
     b = art.with_suffix(".esmx")
     stride = struct.unpack_from("<QQ", b.read_bytes(), 32)
     _corrupt(b, stride[1] + 5 * stride[0] + 100)  # inside expert 5 of layer 0
-    for kw in ({"expert_cache_mb": 1.0}, {"mode": "resident"}):
+    for kw in ({"expert_cache_mb": 1.0, **reader}, {"mode": "resident"}):
         with pytest.raises(EdgeSdkError, match="checksum mismatch"):
             Generator(art, **kw).generate(list(range(40, 120)), 40)
 
 
-def test_truncated_bundle_and_artifact(tiny, tmp_path):
+@pytest.mark.parametrize("io,depth", READERS)
+def test_truncated_bundle_and_artifact(tiny, uring, tmp_path, io, depth):
+    reader = _reader(uring, io, depth)
     art = tmp_path / "m.esmoe"
     shutil.copy(tiny["plain"], art)
     data = tiny["plain"].with_suffix(".esmx").read_bytes()
     art.with_suffix(".esmx").write_bytes(data[: len(data) - 5000])
     with pytest.raises(EdgeSdkError, match="truncated"):
-        Generator(art, expert_cache_mb=1.0)
+        Generator(art, expert_cache_mb=1.0, **reader)
     a = tiny["plain"].read_bytes()
     art.write_bytes(a[: len(a) // 2])
     with pytest.raises(EdgeSdkError, match="truncated|out of bounds"):
@@ -212,21 +244,24 @@ def test_truncated_bundle_and_artifact(tiny, tmp_path):
         Generator(art, mode="resident")
 
 
-def test_io_error_mid_generation_ends_with_error(tiny, tmp_path):
+@pytest.mark.parametrize("io,depth", READERS)
+def test_io_error_mid_generation_ends_with_error(tiny, uring, tmp_path, io, depth):
+    reader = _reader(uring, io, depth)
     art = tmp_path / "m.esmoe"
     shutil.copy(tiny["plain"], art)
     b = art.with_suffix(".esmx")
     shutil.copy(tiny["plain"].with_suffix(".esmx"), b)
-    ref = Generator(tiny["plain"], mode="resident")
-    g = Generator(art, expert_cache_mb=0.1, direct=False)
-    first = g.generate(PROMPT, 4).tokens
-    assert first == ref.generate(PROMPT, 4).tokens
-    size = b.stat().st_size
-    os.truncate(b, 8192)  # the file shrinks under the running generator
-    with pytest.raises(EdgeSdkError, match="short read|truncated"):
-        g.generate(list(range(30, 200)), 30)
-    g.close()
-    assert size > 8192
+    ref = Generator(tiny["plain"], mode="resident").generate(PROMPT, 4).tokens
+    data = b.read_bytes()
+    for direct in (False, True):
+        b.write_bytes(data)
+        g = Generator(art, expert_cache_mb=0.1, direct=direct, **reader)
+        assert g.generate(PROMPT, 4).tokens == ref
+        os.truncate(b, 8192)  # the file shrinks under the running generator
+        with pytest.raises(EdgeSdkError, match=r"^generation failed: expert bundle: short read \(file truncated\?\) at layer \d+ expert \d+$"):
+            g.generate(list(range(30, 200)), 30)
+        g.close()
+    assert len(data) > 8192
 
 
 def test_cache_too_small_and_bad_args(tiny):
@@ -237,6 +272,25 @@ def test_cache_too_small_and_bad_args(tiny):
     g = Generator(tiny["plain"], mode="resident", max_seq=32)
     with pytest.raises(EdgeSdkError, match="exceeds max_seq"):
         g.generate(PROMPT, 100)
+    for kw, msg in [({"io": "aio"}, "io must be one of"), ({"io_depth": 0}, "io_depth must be 1..16"),
+                    ({"io_depth": 17}, "io_depth must be 1..16"),
+                    ({"io": "io_uring", "io_threads": 2}, "io_uring runs one I/O thread")]:
+        with pytest.raises(EdgeSdkError, match=msg):
+            Generator(tiny["plain"], expert_cache_mb=1, **kw)
+
+
+def test_io_backend_reported(tiny, uring):
+    """auto is io_uring where io_uring_setup succeeds (else pread, saying why); io_threads > 1
+    means pread threads; the backend is in stats() and in `generate --stats`."""
+    with Generator(tiny["plain"], expert_cache_mb=1) as g:
+        if uring:
+            assert g.io_backend.startswith("pread, O_DIRECT (io_uring unavailable: "), g.io_backend
+        else:
+            assert g.io_backend == "io_uring depth 4, O_DIRECT"
+        assert g.generate(PROMPT, 4).stats["io_backend"] == g.io_backend
+    with Generator(tiny["plain"], expert_cache_mb=1, io_threads=2, direct=False) as g:
+        assert g.io_backend == "pread, 2 threads, buffered"
+    assert Generator(tiny["plain"], mode="resident").stats()["io_backend"] is None
 
 
 def _cli(*args):
@@ -252,14 +306,16 @@ def test_cli_export_and_generate(tmp_path):
     r = _cli("generate", tmp_path / "m.esmoe", "--experts", tmp_path / "m.esmx", "--prompt", "hello",
              "--max-tokens", "8", "--expert-cache-mb", "0.1", "--stats")
     assert r.returncode == 0, r.stderr
-    for key in ("tokens/s", "hit rate", "reuse", "precision", "recall", "MiB/token", "stalls"):
+    for key in ("tokens/s", "hit rate", "reuse", "precision", "recall", "MiB/token", "stalls", "O_DIRECT"):
         assert key in r.stderr
     plain = r.stdout
     r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "hello", "--max-tokens", "8", "--expert-cache-mb", "0.1",
-             "--lookahead", "2", "--speculate", "idle", "--kernels", "scalar")
+             "--lookahead", "2", "--speculate", "idle", "--kernels", "scalar", "--io", "pread", "--stats")
     assert r.returncode == 0 and r.stdout == plain, r.stderr
+    assert "reads, pread, O_DIRECT)" in r.stderr
     for bad in (["--expert-cache-mb", "0.001"], ["--expert-cache-mb", "0.1", "--lookahead", "9"],
-                ["--expert-cache-mb", "0.1", "--speculate", "never"], ["--kernels", "sse9"]):
+                ["--expert-cache-mb", "0.1", "--speculate", "never"], ["--kernels", "sse9"],
+                ["--expert-cache-mb", "0.1", "--io", "aio"], ["--expert-cache-mb", "0.1", "--io-depth", "17"]):
         r = _cli("generate", tmp_path / "m.esmoe", "--prompt", "x", *bad)
         assert r.returncode == 1 and r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1, bad
 

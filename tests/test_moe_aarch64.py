@@ -109,6 +109,30 @@ def test_aarch64_tokens_match_host(bins, tmp_path, quant, pre_router):
     assert r.returncode == 1 and r.stderr.strip() == "error: expert kernels: this CPU or build has no AVX2", r.stderr
 
 
+def test_aarch64_io_uring_unavailable(bins, tmp_path):
+    """qemu-user has no io_uring (io_uring_setup answers ENOSYS): asking for it is a one-line
+    error, and auto falls back to pread, says why, and still decodes the host's tokens."""
+    pytest.importorskip("torch")
+    from edge_sdk import Generator
+    from edge_sdk.moe.export import export_dir
+    from models.moe_lm import build
+
+    art = tmp_path / "m.esmoe"
+    export_dir(build(tmp_path / "hf", seed=5, pre_router=True), art, quantize="int8")
+    prompt = list(b"int main(")
+    host = Generator(art, mode="resident").generate(prompt, 12).tokens
+    bundle = art.with_suffix(".esmx")
+    r = qemu(bins["run"], "-io", "io_uring", art, bundle, 12, "200000", *prompt)
+    assert r.returncode == 1 and r.stdout == "", r.stdout
+    assert r.stderr == "error: io_uring is not available here (io_uring_setup: Function not implemented)\n", r.stderr
+    for io in ("auto", "pread"):
+        r = qemu(bins["run"], "-io", io, art, bundle, 12, "200000", *prompt)
+        assert r.returncode == 0 and [int(t) for t in r.stdout.split()] == host, r.stderr
+        assert re.search(r"reads [1-9]", r.stderr), r.stderr
+        why = " (io_uring unavailable: Function not implemented)" if io == "auto" else ""
+        assert f"io pread, O_DIRECT{why}\n" in r.stderr, r.stderr
+
+
 GEN_SCRIPT = """
 import json, sys, types
 stage, art = sys.argv[1], sys.argv[2]

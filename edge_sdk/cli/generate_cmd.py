@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         cache_routing: float = typer.Option(0.0, "--cache-routing", help="0-1: prefer experts already in the cache (changes the output; 0 = exact routing)"),
         kernels: str = typer.Option("auto", "--kernels", help="expert kernels: auto | scalar | avx2 | neon (same bits)"),
         buffered: bool = typer.Option(False, "--buffered", help="read through the page cache (no O_DIRECT)"),
+        io: str = typer.Option("auto", "--io", help="expert reader: auto (io_uring where the kernel allows, else pread) | io_uring | pread"),
+        io_depth: Optional[int] = typer.Option(None, "--io-depth", help="io_uring reads in flight, 1-16 (default 4)"),
         mmap_baseline: bool = typer.Option(False, "--mmap", help="memory-map the bundle instead (baseline)"),
         temperature: float = typer.Option(0.0, help="0 = greedy"),
         top_k: int = typer.Option(0, "--top-k", help="sample from the k best tokens (0 = all)"),
@@ -52,7 +54,7 @@ def register(app: typer.Typer) -> None:
                 raise EdgeSdkError("--prompt-ids must be comma-separated integers") from None
         with Generator(artifact, experts, expert_cache_mb=expert_cache_mb, mode=mode, policy=policy,
                        prefetch=not no_prefetch, direct=not buffered, lookahead=lookahead, speculate=speculate,
-                       kernels=kernels, cache_routing=cache_routing) as gen:
+                       kernels=kernels, cache_routing=cache_routing, io=io, io_depth=io_depth) as gen:
             src = prompt if prompt is not None else ids
             n_prompt = len(gen.encode(src)) if isinstance(src, str) else len(src)
             gen.max_seq = max(gen.max_seq, 0)
@@ -73,7 +75,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"hit rate {pct(s['hit_rate'])} (ready when needed: {s['hits']} hits, {s['late']} late, "
                            f"{s['misses']} misses of {s['expert_uses']}); reuse {pct(s['reuse_rate'])} (no read this token); "
                            f"prediction precision {pct(s['precision'])}, recall {pct(s['recall'])}", err=True)
-                typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads); stalls {s['stalls']} "
+                typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads"
+                           + (f", {s['io_backend']}" if s.get("io_backend") else "") + f"); stalls {s['stalls']} "
                            f"totalling {s['stall_s'] * 1000:.1f} ms", err=True)
                 if cache_routing:
                     typer.echo(f"cache routing {cache_routing:g}: {s['rerouted']} of {s['expert_uses']} routed experts "

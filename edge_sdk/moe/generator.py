@@ -14,6 +14,7 @@ from .format import config_from_dict, read_meta
 
 POLICIES = {"lru": 0, "lfu": 1, "lfu-quota": 2}
 KERNELS = {"auto": -1, "scalar": 0, "avx2": 1, "neon": 2}
+IO_BACKENDS = {"auto": 0, "pread": 1, "io_uring": 2}  # esdk_moe_io_open flags, bits 16-19
 
 
 def _lib():
@@ -49,6 +50,9 @@ class Generator:
     decay within equal per-layer shares of the cache), "lfu" (LFU with decay) or "lru".
     kernels: "auto" (fastest on this CPU), "scalar", "avx2" (x86-64) or "neon" (aarch64); all give
     the same bits.
+    io: the expert reader, "auto" (io_uring where the kernel allows it, else pread), "io_uring"
+    (an error where it is unavailable) or "pread"; io_depth: io_uring reads in flight (1-16,
+    default 4); io_threads: pread threads. `io_backend` says what runs (and why auto fell back).
     lookahead: layers whose experts are predicted ahead (0-3; default 0 for a model with a
     pre-attention router, whose own reads start before attention, else 1); speculate: "always"
     or "idle" (predicted reads only when no read is queued). cache_routing: 0 (exact routing,
@@ -59,7 +63,8 @@ class Generator:
     def __init__(self, artifact, experts=None, expert_cache_mb: float | None = None, mode: str = "stream",
                  policy: str = "lfu-quota", prefetch: bool = True, prefetch_extra: int = 0, direct: bool = True,
                  max_seq: int = 1024, io_threads: int = 1, decay: float = 0.95, kernels: str = "auto",
-                 lookahead: int | None = None, speculate: str = "always", cache_routing: float = 0.0):
+                 lookahead: int | None = None, speculate: str = "always", cache_routing: float = 0.0,
+                 io: str = "auto", io_depth: int | None = None):
         ffi, lib = _lib()
         self._ffi, self._lib = ffi, lib
         self.artifact = Path(artifact)
@@ -109,6 +114,7 @@ class Generator:
         self.mode = mode
         self._mmap = None
         self._io = False
+        self.io_backend = None
         if mode == "resident":
             self._xraw, self._x = _aligned(ffi, fsize, 4096)
             with open(self.bundle, "rb") as f:
@@ -137,9 +143,19 @@ class Generator:
                 lookahead = 0 if cfg.pre_router else 1
             if lib.esdk_moe_set_lookahead(self._m, int(lookahead), int(speculate == "idle")) != 0:
                 raise EdgeSdkError(f"lookahead must be 0..3 layers, not {lookahead!r}")
-            self._check(lib.esdk_moe_io_open(self._m, str(self.bundle).encode(), (1 if direct else 0) | (int(io_threads) << 8)),
-                        ArtifactError)
+            if io not in IO_BACKENDS:
+                raise EdgeSdkError(f"io must be one of {sorted(IO_BACKENDS)}, not {io!r}")
+            depth = 0 if io_depth is None else int(io_depth)
+            if io_depth is not None and not 1 <= depth <= 16:
+                raise EdgeSdkError(f"io_depth must be 1..16, not {io_depth!r}")
+            if not 1 <= int(io_threads) <= 8:
+                raise EdgeSdkError(f"io_threads must be 1..8, not {io_threads!r}")
+            flags = (1 if direct else 0) | (int(io_threads) << 8) | (IO_BACKENDS[io] << 16) | (depth << 24)
+            st = lib.esdk_moe_io_open(self._m, str(self.bundle).encode(), flags)
+            if st != 0:  # ESDK_ERR_UNSUPPORTED: io_uring asked for where it is unavailable
+                raise (EdgeSdkError if st == lib.ESDK_ERR_UNSUPPORTED else ArtifactError)(self._err())
             self._io = True
+            self.io_backend = ffi.string(lib.esdk_moe_io_backend(self._m)).decode()
             self.cache_slots = int(lib.esdk_moe_cache_slots(self._m))
         else:
             raise EdgeSdkError(f"mode must be stream, resident or mmap, not {mode!r}")
@@ -250,7 +266,7 @@ class Generator:
              "hit_rate": s.hits / uses,
              "precision": (s.predicted_used / s.predicted) if s.predicted else None,
              "recall": (s.predicted_used / s.predict_needed) if s.predict_needed else None,
-             "mib_per_token": s.bytes_read / tok / (1 << 20)}
+             "mib_per_token": s.bytes_read / tok / (1 << 20), "io_backend": self.io_backend}
         if seconds:
             d["seconds"] = seconds
             d["tokens_per_s"] = s.tokens / seconds

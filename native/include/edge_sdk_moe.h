@@ -7,7 +7,8 @@
  *   - the arena (esdk_moe_arena_size(), 64-byte aligned): KV cache, activations, expert tables,
  *   - the expert memory: either the whole bundle in memory (resident or mmap'd:
  *     esdk_moe_set_expert_memory) or a cache region (esdk_moe_cache_init, 4096-byte aligned)
- *     filled by a dedicated I/O thread (esdk_moe_io_open; host builds only).
+ *     filled by a dedicated I/O thread (esdk_moe_io_open; host builds only) with pread, or on
+ *     Linux with io_uring (several reads in flight; the rings are kernel memory, mmap'ed).
  * Every expert is checksummed (CRC-32) and verified on first read; a missing expert is
  * waited for (a counted stall), never skipped.
  */
@@ -81,9 +82,24 @@ esdk_status esdk_moe_set_expert_memory(esdk_moe *m, const void *bundle, size_t s
    quotas (the victim comes from the layer holding the most slots; docs/moe.md). */
 esdk_status esdk_moe_cache_init(esdk_moe *m, void *mem, size_t bytes, int32_t policy, float decay);
 int32_t esdk_moe_cache_slots(const esdk_moe *m);
-/* Host builds: open the bundle and start the I/O thread. flags: 1 = O_DIRECT. */
+/* Host builds: open the bundle and start the I/O thread. flags, OR'ed:
+     ESDK_MOE_IO_DIRECT          O_DIRECT (buffered where the file system refuses it)
+     threads << 8                pread threads, 1-8 (0 = 1)
+     ESDK_MOE_IO_AUTO (0)        io_uring where io_uring_setup succeeds, else pread
+     ESDK_MOE_IO_PREAD           pread only
+     ESDK_MOE_IO_URING           io_uring only: ESDK_ERR_UNSUPPORTED (one-line error) where the kernel,
+                                 a seccomp filter, kernel.io_uring_disabled or the build refuses it;
+                                 one thread (threads must be 1)
+     depth << 24                 io_uring reads in flight, 1-16 (0 = 4)
+   esdk_moe_io_backend: what runs, e.g. "io_uring depth 4, O_DIRECT" or, when auto fell back,
+   "pread, O_DIRECT (io_uring unavailable: Function not implemented)". */
+#define ESDK_MOE_IO_DIRECT 1
+#define ESDK_MOE_IO_AUTO (0 << 16)
+#define ESDK_MOE_IO_PREAD (1 << 16)
+#define ESDK_MOE_IO_URING (2 << 16)
 esdk_status esdk_moe_io_open(esdk_moe *m, const char *path, int32_t flags);
 esdk_status esdk_moe_io_close(esdk_moe *m);
+const char *esdk_moe_io_backend(const esdk_moe *m);
 /* Prediction: 0 off (demand reads only), 1 on: when the model has a pre-attention router, the
    layer's own experts before attention, and the next `lookahead` layers' routers on the current
    hidden state after this layer's attention (a pre-attention router on its attention norm).

@@ -1,9 +1,9 @@
 /* moe_run: decode with the MoE runtime from the command line (used by the aarch64
  * emulation test, tests/test_moe_aarch64.py). Memory is static buffers / one malloc'd
  * region owned by this program, never by the runtime.
- *   moe_run [-k auto|scalar|avx2|neon] ART BUNDLE MAX_NEW CACHE_BYTES(0 = resident) TOKEN...
- * prints the generated ids; on stderr the statistics, the expert kernels used and an FNV-1a
- * hash of the last step's logits (to compare kernels and cache modes bit for bit). */
+ *   moe_run [-k auto|scalar|avx2|neon] [-io auto|pread|io_uring] ART BUNDLE MAX_NEW CACHE_BYTES(0 = resident) TOKEN...
+ * prints the generated ids; on stderr the statistics, the I/O backend, the expert kernels used
+ * and an FNV-1a hash of the last step's logits (to compare kernels and cache modes bit for bit). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,16 +31,24 @@ static uint64_t fnv1a(const void *p, size_t n) {
 }
 
 int main(int argc, char **argv) {
-  int32_t isa = -1;
-  if (argc >= 3 && !strcmp(argv[1], "-k")) {
-    static const char *names[4] = {"scalar", "avx2", "neon", "auto"};
-    isa = -2;
-    for (int i = 0; i < 4; i++) if (!strcmp(argv[2], names[i])) isa = i == 3 ? -1 : i;
-    if (isa == -2) { fprintf(stderr, "error: -k takes auto, scalar, avx2 or neon\n"); return 2; }
+  int32_t isa = -1, io = ESDK_MOE_IO_AUTO;
+  while (argc >= 3 && (!strcmp(argv[1], "-k") || !strcmp(argv[1], "-io"))) {
+    if (!strcmp(argv[1], "-k")) {
+      static const char *names[4] = {"scalar", "avx2", "neon", "auto"};
+      isa = -2;
+      for (int i = 0; i < 4; i++) if (!strcmp(argv[2], names[i])) isa = i == 3 ? -1 : i;
+      if (isa == -2) { fprintf(stderr, "error: -k takes auto, scalar, avx2 or neon\n"); return 2; }
+    } else {
+      static const char *names[3] = {"auto", "pread", "io_uring"};
+      static const int32_t flags[3] = {ESDK_MOE_IO_AUTO, ESDK_MOE_IO_PREAD, ESDK_MOE_IO_URING};
+      io = -1;
+      for (int i = 0; i < 3; i++) if (!strcmp(argv[2], names[i])) io = flags[i];
+      if (io == -1) { fprintf(stderr, "error: -io takes auto, pread or io_uring\n"); return 2; }
+    }
     argc -= 2;
     argv += 2;
   }
-  if (argc < 6) { fprintf(stderr, "usage: moe_run [-k KERNELS] ART BUNDLE MAX_NEW CACHE_BYTES TOKEN...\n"); return 2; }
+  if (argc < 6) { fprintf(stderr, "usage: moe_run [-k KERNELS] [-io BACKEND] ART BUNDLE MAX_NEW CACHE_BYTES TOKEN...\n"); return 2; }
   size_t an = 0, bn = 0;
   void *art = read_all(argv[1], &an, 64);
   void *ctx = NULL;
@@ -65,7 +73,7 @@ int main(int argc, char **argv) {
     void *cm = NULL;
     posix_memalign(&cm, 4096, cache);
     st = esdk_moe_cache_init(m, cm, cache, 1, 0.95f);
-    if (st == ESDK_OK) st = esdk_moe_io_open(m, argv[2], 1);
+    if (st == ESDK_OK) st = esdk_moe_io_open(m, argv[2], ESDK_MOE_IO_DIRECT | io);
   }
   if (st != ESDK_OK) { fprintf(stderr, "error: %s\n", esdk_moe_error(m)); return 1; }
   int32_t np = argc - 5, prompt[256], out[512], n = 0;
@@ -81,6 +89,7 @@ int main(int argc, char **argv) {
           (unsigned long long)s.hits, (unsigned long long)s.misses, (unsigned long long)s.late, (unsigned long long)s.reads);
   esdk_moe_config cfg;
   esdk_moe_get_config(m, &cfg);
+  if (cache) fprintf(stderr, "io %s\n", esdk_moe_io_backend(m));
   fprintf(stderr, "kernels %s logits %016llx\n", esdk_moe_kernels(m),
           (unsigned long long)fnv1a(esdk_moe_logits(m), (size_t)cfg.vocab * sizeof(float)));
   esdk_moe_io_close(m);

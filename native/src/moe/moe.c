@@ -1,7 +1,7 @@
 /* MoE decoder: artifact loader, decode step (RMSNorm, GQA attention with RoPE and a KV
  * cache, top-k routed experts + optional shared expert, optional pre-attention router),
  * expert cache with LRU / LFU-with-decay / LFU within per-layer quotas, prediction, sampling. Portable C99, no malloc;
- * the I/O thread lives in moe_io_posix.c. Format: docs/moe.md. */
+ * the I/O thread lives in moe_io_thread.c (+ moe_io_uring.c). Format: docs/moe.md. */
 #include <math.h>
 #include <string.h>
 

@@ -13,7 +13,7 @@
 
 #define MOE_MAX_LAYERS 128
 #define MOE_PAGE 4096u
-#define MOE_IO_STORAGE 1024
+#define MOE_IO_STORAGE 4096 /* moe_io (moe_io.h): locks, threads, io_uring ring and reads in flight */
 
 enum { SLOT_EMPTY = 0, SLOT_LOADING = 1, SLOT_READY = 2, SLOT_ERROR = 3 };
 
@@ -69,14 +69,14 @@ struct esdk_moe {
   char io_err[256];
   esdk_moe_stats st;
   int32_t io_running;
-  /* host I/O state (moe_io_posix.c), opaque here */
+  /* host I/O state (moe_io.h), opaque here */
   union { uint8_t b[MOE_IO_STORAGE]; uint64_t u; void *p; double d; } io_impl;
 };
 
 uint32_t esdk_moe_crc32(const uint8_t *p, size_t n);
 void esdk_moe_crc_init(void);
 
-/* Synchronisation, provided by moe_io_posix.c on host builds and by no-ops elsewhere. */
+/* Synchronisation, provided by moe_io_thread.c on host builds and by no-ops elsewhere. */
 void moe_lock(esdk_moe *m);
 void moe_unlock(esdk_moe *m);
 void moe_wait_done(esdk_moe *m);   /* with the lock held: until an I/O completes */
