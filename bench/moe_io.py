@@ -5,8 +5,9 @@ so tokens and routing are unchanged), int8, generated from a prompt of local tex
 Contenders, each in its own process inside a cgroup-v1 memory limit (page cache counted):
 all experts resident (no cap), streaming with an expert cache of 10/25/50% of expert bytes
 (O_DIRECT, lfu-quota: LFU with decay within per-layer shares, the pre-attention router's exact
-reads), 25% with next-layer prediction (always / idle-only), two-layer prediction, LRU, plain
-LFU with decay at 10/25/50%, no prediction and two I/O threads, an mmap
+reads; the default expert reader), 25% with next-layer prediction (always / idle-only), two-layer
+prediction, LRU, plain LFU with decay at 10/25/50%, no prediction, two pread I/O threads, pread
+against io_uring at depth 1 / 2 / 4, an mmap
 baseline capped at the 25% budget, resident / 25% / mmap again with the scalar kernels
 (the compute-bound regime), and resident / 10-50% / mmap with 4-bit expert rows (the cache a
 fraction of the 4-bit bundle). Passes interleave the contenders; the table gives medians and the
@@ -77,7 +78,8 @@ def worker(spec: dict) -> None:
     if spec["mode"] == "stream":
         kw.update(expert_cache_mb=spec["cache_mb"], policy=spec["policy"], prefetch=spec["prefetch"],
                   prefetch_extra=spec.get("prefetch_extra", 0))
-        kw.update({k: spec[k] for k in ("lookahead", "decay", "io_threads", "speculate", "cache_routing") if k in spec})
+        kw.update({k: spec[k] for k in ("lookahead", "decay", "io_threads", "speculate", "cache_routing", "io", "io_depth")
+                   if k in spec})
     if "kernels" in spec:
         kw["kernels"] = spec["kernels"]
     g = Generator(spec["artifact"], **kw)
@@ -229,6 +231,10 @@ def main(argv=None) -> int:
              ("stream 50% lfu", dict(st(0.50), policy="lfu"), 0.50),
              ("stream 25% no prediction (demand reads)", dict(st(0.25), prefetch=False), 0.25),
              ("stream 25%, 2 I/O threads", st(0.25, io_threads=2), 0.25),
+             ("stream 25% pread", st(0.25, io="pread"), 0.25),
+             ("stream 25% io_uring depth 1", st(0.25, io="io_uring", io_depth=1), 0.25),
+             ("stream 25% io_uring depth 2", st(0.25, io="io_uring", io_depth=2), 0.25),
+             ("stream 25% io_uring depth 4", st(0.25, io="io_uring", io_depth=4), 0.25),
              ("stream 25% + cache routing 0.2 (not exact)", st(0.25, cache_routing=0.2), 0.25),
              ("stream 25% + cache routing 0.3 (not exact)", st(0.25, cache_routing=0.3), 0.25),
              ("mmap baseline, 25% cap", dict(mode="mmap"), 0.25),
@@ -297,7 +303,8 @@ def write_doc(out: dict) -> None:
              f"Greedy, {runs[0].get('tokens', '?')} steps per run; each contender runs {reps} times, passes interleaved; "
              "tokens/s is the median, the other columns come from the median run. Capped runs live in a cgroup-v1 "
              f"memory limit of cache + {OVERHEAD_MB} MiB (page cache counted); the bundle is dropped from the page cache "
-             "before each run; streaming reads use pread with O_DIRECT (one I/O thread unless said; no io_uring); the "
+             f"before each run; streaming reads use {(by.get('stream 25%') or {}).get('io_backend') or 'pread, O_DIRECT'} "
+             "unless the row says otherwise (one I/O thread); the "
              "mmap baseline maps the bundle MAP_PRIVATE, PROT_READ, without madvise (kernel default readahead) and runs "
              "the same kernels. Expert kernels: AVX2 unless the row says scalar (both give the same bits). "
              "\"stream\" rows use the lfu-quota policy (LFU with decay 0.95 within equal per-layer shares of the cache) "

@@ -1,6 +1,7 @@
 /* Storage read bandwidth for expert-sized O_DIRECT reads: pread (one at a time, and from T
- * threads) versus io_uring with Q reads in flight, over the same random expert offsets of a
- * bundle. Decides whether the MoE I/O thread needs a deeper queue (docs/moe.md, "I/O").
+ * threads) versus io_uring with Q reads in flight, whole experts or each expert split into
+ * 1 MiB reads, over the same random expert offsets of a bundle. Decides whether the MoE I/O
+ * thread needs a deeper queue or split reads (docs/moe.md, "I/O").
  *
  *   gcc -O2 -pthread bench/moe_read_qd.c -o /tmp/moe_read_qd && /tmp/moe_read_qd BUNDLE [MiB]
  *
@@ -22,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXQ 16
+#define MAXQ 32
 static int fd;
 static size_t rec = 6361088; /* one expert record of the benchmark bundle (4 KiB multiple) */
 static int nrec, nreads;
@@ -61,7 +62,8 @@ static double run_pread(int threads) {
   return (double)rec * nreads / (now() - t0) / (1 << 20);
 }
 
-static double run_uring(int q) {
+/* q reads in flight, each expert read as pieces of `chunk` bytes (0: whole) */
+static double run_uring(int q, size_t chunk) {
   struct io_uring_params p;
   memset(&p, 0, sizeof p);
   int ring = (int)syscall(__NR_io_uring_setup, MAXQ, &p);
@@ -79,21 +81,25 @@ static double run_uring(int q) {
   struct io_uring_cqe *cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
   void *bufs[MAXQ];
   for (int i = 0; i < q; i++) if (posix_memalign(&bufs[i], 4096, rec)) exit(1);
-  int next = 0, inflight = 0, done = 0, free_ids[MAXQ], nfree = q;
+  size_t cs = chunk ? chunk : rec;
+  int per = (int)((rec + cs - 1) / cs), next = 0, inflight = 0, done = 0, free_ids[MAXQ], nfree = q, lens[MAXQ];
   for (int i = 0; i < q; i++) free_ids[i] = i;
   double t0 = now();
-  while (done < nreads) {
+  while (done < nreads * per) {
     int sub = 0;
-    while (inflight < q && next < nreads) {
+    while (inflight < q && next < nreads * per) {
       int b = free_ids[--nfree];
+      size_t o = (size_t)(next % per) * cs, n = rec - o < cs ? rec - o : cs;
       unsigned tail = *sq_tail, idx = tail & *sq_mask;
       struct io_uring_sqe *e = &sqes[idx];
       memset(e, 0, sizeof *e);
       e->opcode = IORING_OP_READ;
       e->fd = fd;
-      e->addr = (uint64_t)(uintptr_t)bufs[b];
-      e->len = (unsigned)rec;
-      e->off = (uint64_t)offs[next++];
+      e->addr = (uint64_t)(uintptr_t)bufs[b] + o;
+      e->len = (unsigned)n;
+      lens[b] = (int)n;
+      e->off = (uint64_t)offs[next / per] + o;
+      next++;
       e->user_data = (uint64_t)b;
       sq_arr[idx] = idx;
       __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
@@ -104,7 +110,7 @@ static double run_uring(int q) {
     unsigned head = *cq_head;
     while (head != __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE)) {
       struct io_uring_cqe *c = &cqes[head & *cq_mask];
-      if (c->res != (int)rec) { fprintf(stderr, "short or failed read: %d\n", c->res); exit(1); }
+      if (c->res != lens[c->user_data]) { fprintf(stderr, "short or failed read: %d\n", c->res); exit(1); }
       free_ids[nfree++] = (int)c->user_data;
       inflight--;
       done++;
@@ -138,11 +144,15 @@ int main(int argc, char **argv) {
     printf("pread 1 thread   %7.0f MiB/s\n", run_pread(1));
     printf("pread 2 threads  %7.0f MiB/s\n", run_pread(2));
     printf("pread 4 threads  %7.0f MiB/s\n", run_pread(4));
-    for (int q = 1; q <= 8; q *= 2) {
-      double bw = run_uring(q);
-      if (bw < 0) { printf("io_uring unavailable: %s\n", strerror((int)-bw)); break; }
-      printf("io_uring QD %d    %7.0f MiB/s\n", q, bw);
+    int have_uring = 1;
+    for (int q = 1; q <= 8 && have_uring; q *= 2) {
+      double bw = run_uring(q, 0);
+      have_uring = bw >= 0;
+      if (!have_uring) printf("io_uring unavailable: %s\n", strerror((int)-bw));
+      else printf("io_uring QD %d    %7.0f MiB/s\n", q, bw);
     }
+    for (int q = 6; q <= 24 && have_uring; q *= 2)
+      printf("io_uring QD %d, 1 MiB reads  %7.0f MiB/s\n", q, run_uring(q, 1 << 20));
   }
   return 0;
 }
