@@ -109,6 +109,8 @@ class Generator:
         self.mode = mode
         self._mmap = None
         self._io = False
+        if cache_routing and mode != "stream":
+            raise EdgeSdkError(f"cache_routing needs mode 'stream' (a streamed cache); mode {mode!r} has no cache")
         if mode == "resident":
             self._xraw, self._x = _aligned(ffi, fsize, 4096)
             with open(self.bundle, "rb") as f:
