@@ -44,11 +44,13 @@ def config(info: dict):
 
 
 def traces(info: dict, F: int) -> dict:
-    """run name -> (routes per layer [T, k], activity per layer [T, k, F], tokens)"""
+    """run name -> (routes per layer [T, k], activity per layer [T, k, F], tokens); moe_train keeps the
+    activity of ReLU-gated experts only"""
     out = {}
     for name, r in info["locality"]["runs"].items():
         routes = [np.array(x) for x in r["routes"]]
-        act = [np.array([[unhexmask(h, F) for h in row] for row in a]) for a in r["active"]]
+        act = ([np.array([[unhexmask(h, F) for h in row] for row in a]) for a in r["active"]] if "active" in r
+               else [np.ones(x.shape + (F,), bool) for x in routes])  # SiLU runs: every unit active
         out[name] = (routes, act, r["bytes"])
     return out
 
@@ -68,7 +70,7 @@ def study(info: dict, fracs=(0.10, 0.25, 0.50)) -> dict:
     b = Bundles(c.d_model, F, max(1, 8192 // F))
     tr = traces(info, F)
     calib = [u for n, (routes, act, _) in tr.items() if n.startswith("read: held-out") for u in _uses(routes, act, E)]
-    order = frequency_order(calib, F)
+    order = frequency_order(calib)
     res = {}
     for kind in ("generated: held-out", "generated: bench"):
         runs = [v for n, v in tr.items() if n.startswith(kind)]

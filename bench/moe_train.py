@@ -14,6 +14,9 @@ The defaults train the benchmark model (docs/moe.md): pre-attention router, glob
 over 512 micro-batches of 32 x 256 bytes (weight 0.1), temporal-locality loss 0.03 (--stay-coef),
 1500 steps with cosine decay. --n-experts / --top-k / --d-ff-expert / --d-ff-shared change the
 expert granularity (e.g. 64 experts of d_ff 64, top-8: the same active and total expert parameters).
+--expert-act relu (ReGLU routed experts) and --act-l1 are the activation-sparse experts study
+(docs/moe.md): `evaluate` then also records which hidden units of each routed use are exactly zero
+and the bytes an exact partial reader would read (bench/moe_partial_reads.py makes the tables).
 On a CUDA machine, with this machine's corpus:
 
     python bench/moe_train.py --dump-corpus moe_corpus.bin          # here (+ moe_corpus.texts.json)
@@ -222,8 +225,9 @@ def locality(model: MoELM, texts: dict, tokens: int = 48) -> dict:
             res[f"{kind}: {name}"] = {"reuse_prev_token": st["reuse_prev_token_mean"], "entropy_rel": st["entropy_rel_mean"],
                                       "cache": trace_reuse(r, E), "bytes": len(seq),
                                       "sample": bytes(ids[len(text.encode()):]).decode("utf-8", "replace") if n_gen else "",
-                                      "gate_abs_mean": mag, "routes": [x.tolist() for x in r],
-                                      "active": [[[hexmask(u) for u in row] for row in a] for a in act]}
+                                      "gate_abs_mean": mag, "routes": [x.tolist() for x in r]}
+            if model.c.extra.get("expert_act", "silu") != "silu":  # SiLU: every unit active, nothing to keep
+                res[f"{kind}: {name}"]["active"] = [[[hexmask(u) for u in row] for row in a] for a in act]
             traces[f"{kind}: {name}"] = (r, act, len(seq))
     summary = {}
     for kind in ("generated: bench", "generated: held-out", "read: held-out"):

@@ -102,7 +102,7 @@ def test_frequency_order_packs_pages():
     ordering by frequency; the unit count (and so the unit bytes) is unchanged"""
     F, b = 16, Bundles(512, 16)
     m = units(F, 0, 5, 10, 15)
-    order = frequency_order([(3, m), (3, m), (3, units(F, 0))], F)
+    order = frequency_order([(3, m), (3, m), (3, units(F, 0))])
     assert list(order[3][:4]) == [0, 5, 10, 15]
     (p,) = permute([m], [3], order)
     assert p.sum() == m.sum() and list(np.flatnonzero(p)) == [0, 1, 2, 3]

@@ -125,7 +125,7 @@ def unhexmask(s: str, n: int) -> np.ndarray:
     return np.unpackbits(np.frombuffer(bytes.fromhex(s), np.uint8), bitorder="little")[:n].astype(bool)
 
 
-def frequency_order(uses: list, n_units: int) -> dict:
+def frequency_order(uses: list) -> dict:
     """uses: [(key, mask)] of a calibration trace -> key -> its units, most often active first
     (stable). Permuting an expert's hidden units (gate and up rows, down columns together) leaves
     its function unchanged; this order packs the often-active units into the same pages."""
