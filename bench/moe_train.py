@@ -14,6 +14,9 @@ The defaults train the benchmark model (docs/moe.md): pre-attention router, glob
 over 512 micro-batches of 32 x 256 bytes (weight 0.1), temporal-locality loss 0.03 (--stay-coef),
 1500 steps with cosine decay. --n-experts / --top-k / --d-ff-expert / --d-ff-shared change the
 expert granularity (e.g. 64 experts of d_ff 64, top-8: the same active and total expert parameters).
+--expert-act relu (ReGLU routed experts) and --act-l1 are the activation-sparse experts study
+(docs/moe.md): `evaluate` then also records which hidden units of each routed use are exactly zero
+and the bytes an exact partial reader would read (bench/moe_partial_reads.py makes the tables).
 On a CUDA machine, with this machine's corpus:
 
     python bench/moe_train.py --dump-corpus moe_corpus.bin          # here (+ moe_corpus.texts.json)
@@ -48,10 +51,15 @@ TINY = dict(n_layers=2, d_model=64, n_heads=4, n_kv_heads=2, head_dim=16, vocab=
 
 
 def model_config(size: str = "small", pre_router: bool = True, n_experts: int | None = None, top_k: int | None = None,
-                 d_ff_expert: int | None = None, d_ff_shared: int = 0) -> MoEConfig:
+                 d_ff_expert: int | None = None, d_ff_shared: int = 0, expert_act: str = "silu") -> MoEConfig:
     """The model size's config with the expert shape (granularity, docs/moe.md) changed where given;
-    d_ff_shared adds a gated shared expert (Qwen2-MoE)."""
+    d_ff_shared adds a gated shared expert (Qwen2-MoE); expert_act "relu" makes the routed experts
+    ReGLU (kept in the config's extra; "silu", the runtime's, leaves the config as it was)."""
     cfg = MoEConfig(**(SMALL if size == "small" else TINY))
+    if expert_act not in ("silu", "relu"):
+        raise ValueError(f"unknown expert activation {expert_act!r}")
+    if expert_act != "silu":
+        cfg.extra = {**cfg.extra, "expert_act": expert_act}
     cfg.pre_router = pre_router
     for name, v in (("n_experts", n_experts), ("top_k", top_k), ("d_ff_expert", d_ff_expert)):
         if v is not None:
@@ -105,6 +113,74 @@ def eval_texts() -> dict:
             "python": "\n".join(python)}
 
 
+@torch.no_grad()
+def expert_activity(model: MoELM, seq: list) -> tuple[list, list, float]:
+    """One forward of `seq` (float32, CPU, as the runtime routes): per layer the routed experts
+    [T, k] and, per routed use, which hidden units are non-zero, act(gate x) != 0 [T, k, d_ff],
+    computed from the experts' input (ffn_norm's output) as experts_sparse computes it; and the
+    mean |gate x| over routed uses (the scale an L1 penalty can shrink without adding zeros)."""
+    hn = {}
+    hooks = [layer.ffn_norm.register_forward_hook(lambda m, i, o, l=l: hn.__setitem__(l, o))
+             for l, layer in enumerate(model.layers)]
+    try:
+        _, routes, _ = model(torch.tensor([seq]))
+    finally:
+        for h in hooks:
+            h.remove()
+    active, mag, n = [], 0.0, 0
+    for l, layer in enumerate(model.layers):
+        x, idx = hn[l].reshape(-1, hn[l].shape[-1]), routes[l].reshape(-1, model.c.top_k)
+        a = torch.zeros(idx.shape + (model.c.d_ff_expert,), dtype=torch.bool)
+        for e in idx.unique().tolist():
+            rows, slot = (idx == e).nonzero(as_tuple=True)
+            g = x[rows] @ layer.gate[e].T
+            a[rows, slot] = layer.act(g) != 0
+            mag, n = mag + float(g.abs().sum()), n + g.numel()
+        active.append(a.numpy())
+    return [r.reshape(-1, model.c.top_k).numpy() for r in routes], active, mag / max(n, 1)
+
+
+def act_l1_loss(model: MoELM, hn: dict, routes: list) -> torch.Tensor:
+    """L1 penalty on the routed experts' gate activations: mean over routed uses and hidden units
+    of act(gate x), summed over layers; hn: layer -> its experts' input (ffn_norm's output)."""
+    loss = 0.0
+    for l, (layer, idx) in enumerate(zip(model.layers, routes)):
+        x = hn[l].reshape(-1, hn[l].shape[-1])
+        g = torch.einsum("nd,efd->nef", x, layer.gate)
+        g = g.gather(1, idx.reshape(x.shape[0], -1, 1).expand(-1, -1, g.shape[2]))
+        loss = loss + layer.act(g).float().mean()
+    return loss
+
+
+def partial_read_stats(runs: list, c: MoEConfig, fracs=(0.10, 0.25, 0.50)) -> dict:
+    """For traces [(routes, active, tokens)], the zero fraction of the routed uses and, per cache
+    size, the bytes per token of today's whole-expert reads and of an exact partial reader
+    (edge_sdk/moe/partial_reads.py) at the benchmark's grown width (d_ff 8192: each measured unit
+    stands for 8192 / d_ff), with the runtime's lfu-quota and with MIN under the runtime's
+    constraints; means over the traces."""
+    from edge_sdk.moe.partial_reads import Bundles, read_bytes, trace_steps, use_masks, zero_stats
+    from edge_sdk.moe.policies import LFU, Clairvoyant, Quota
+
+    L, E = c.n_layers, c.n_experts
+    b = Bundles(c.d_model, c.d_ff_expert, max(1, 8192 // c.d_ff_expert))
+    uses = np.concatenate([np.concatenate([a.reshape(-1, a.shape[-1]) for a in act]) for _, act, _ in runs])
+    out = {"zero": zero_stats(uses), "bytes": {"whole_expert": b.whole, "gate_block": b.gate, "unit": b.unit,
+                                               "units_per_page": b.per_page, "scale": b.scale}}
+    for f in fracs:
+        slots = cache_slots(f, L * E)
+        if slots <= c.top_k:
+            continue
+        row = {"slots": slots}
+        for name, mk in (("lfu-quota", lambda st: Quota(LFU(0.95, n_experts=E), E, L)), ("min", Clairvoyant)):
+            rs = []
+            for routes, act, tokens in runs:
+                st = trace_steps(routes, E)
+                rs.append(read_bytes(st, use_masks(act), slots, mk(st), b, tokens))
+            row[name] = {k: float(np.mean([r[k] for r in rs])) for k in rs[0]}
+        out[f"{int(100 * f)}%"] = row
+    return out
+
+
 def cache_slots(frac: float, n: int) -> int:
     """cache slots of a cache of frac of all n experts, as bench/moe_io.py's sizes give them"""
     return math.ceil(frac * n) - 1
@@ -133,7 +209,9 @@ def trace_reuse(routes: list[np.ndarray], n_experts: int, fracs=(0.10, 0.25, 0.5
 def locality(model: MoELM, texts: dict, tokens: int = 48) -> dict:
     """For each prompt, a greedy generation of `tokens` bytes (as bench/moe_io.py runs) and
     the routing of prompt + generation; for each text, its routing (teacher-forced)."""
-    E, res = model.c.n_experts, {}
+    from edge_sdk.moe.partial_reads import hexmask
+
+    E, res, traces = model.c.n_experts, {}, {}
     for kind, items in (("generated", texts["prompts"]), ("read", texts["texts"])):
         for name, text in items.items():
             ids = list(text.encode("utf-8"))
@@ -142,19 +220,24 @@ def locality(model: MoELM, texts: dict, tokens: int = 48) -> dict:
                 logits, _, _ = model(torch.tensor([ids]))
                 ids.append(int(logits[0, -1].argmax()))
             seq = ids[:-1] if n_gen else ids
-            _, routes, _ = model(torch.tensor([seq]))
-            r = [x[0].numpy() for x in routes]
+            r, act, mag = expert_activity(model, seq)
             st = routing_stats(r, E)
             res[f"{kind}: {name}"] = {"reuse_prev_token": st["reuse_prev_token_mean"], "entropy_rel": st["entropy_rel_mean"],
                                       "cache": trace_reuse(r, E), "bytes": len(seq),
-                                      "sample": bytes(ids[len(text.encode()):]).decode("utf-8", "replace") if n_gen else ""}
+                                      "sample": bytes(ids[len(text.encode()):]).decode("utf-8", "replace") if n_gen else "",
+                                      "gate_abs_mean": mag, "routes": [x.tolist() for x in r]}
+            if model.c.extra.get("expert_act", "silu") != "silu":  # SiLU: every unit active, nothing to keep
+                res[f"{kind}: {name}"]["active"] = [[[hexmask(u) for u in row] for row in a] for a in act]
+            traces[f"{kind}: {name}"] = (r, act, len(seq))
     summary = {}
     for kind in ("generated: bench", "generated: held-out", "read: held-out"):
         rows = [v for k, v in res.items() if k.startswith(kind)]
         summary[kind] = {f: {m: float(np.mean([r["cache"][f][m] for r in rows])) for m in ("belady", "lfu", "lru")}
                          for f in rows[0]["cache"]}  # noqa: B023
         summary[kind]["reuse_prev_token"] = float(np.mean([r["reuse_prev_token"] for r in rows]))
-    return {"runs": res, "mean": summary}
+    partial = {kind: partial_read_stats([v for k, v in traces.items() if k.startswith(kind)], model.c)
+               for kind in ("generated: bench", "generated: held-out", "read: held-out")}
+    return {"runs": res, "mean": summary, "partial_reads": partial}
 
 
 @torch.no_grad()
@@ -255,7 +338,7 @@ def train(cfg: MoEConfig, seconds: float, seed: int = 0, batch: int = 16, seq: i
           aux_coef: float = 0.01, log=print, max_steps: int | None = None, device: str = "cpu",
           corpus_file: Path | None = None, balance: str = "batch", balance_window: int = 64,
           schedule: str = "const", eval_every: int = 0, texts: dict | None = None,
-          stay_coef: float = 0.0, window_coef: float = 0.0) -> tuple[MoELM, dict]:
+          stay_coef: float = 0.0, window_coef: float = 0.0, act_l1: float = 0.0) -> tuple[MoELM, dict]:
     """Train for `seconds` or `max_steps` steps, whichever ends first. schedule `cos`: cosine
     decay to 10% of lr over max_steps. On CUDA the experts run dense under bf16 autocast."""
     torch.manual_seed(seed)
@@ -273,6 +356,9 @@ def train(cfg: MoEConfig, seconds: float, seed: int = 0, batch: int = 16, seq: i
     if schedule == "cos" and not max_steps:
         raise ValueError("--schedule cos needs --steps")
     t0, step, losses, history, curve = time.time(), 0, [], [[] for _ in range(cfg.n_layers)], []
+    hn = {}  # --act-l1: the experts' input of each layer, captured at ffn_norm
+    hooks = [layer.ffn_norm.register_forward_hook(lambda m, i, o, l=l: hn.__setitem__(l, o))
+             for l, layer in enumerate(model.layers)] if act_l1 else []
     while time.time() - t0 < seconds and (max_steps is None or step < max_steps):
         ix = rng.integers(0, len(train_d) - seq - 1, batch)
         x = torch.from_numpy(np.stack([train_d[i:i + seq] for i in ix]).astype(np.int64))
@@ -288,8 +374,9 @@ def train(cfg: MoEConfig, seconds: float, seed: int = 0, batch: int = 16, seq: i
             aux = balance_loss(routes, probs, balance, history, balance_window) if aux_coef else 0.0
             stay = stay_loss(routes, probs) if stay_coef else 0.0
             win = window_loss(probs) if window_coef else 0.0
+            sparse = act_l1_loss(model, hn, routes) if act_l1 else 0.0
         opt.zero_grad()
-        (loss + aux_coef * aux + stay_coef * stay + window_coef * win).backward()
+        (loss + aux_coef * aux + stay_coef * stay + window_coef * win + act_l1 * sparse).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(float(loss.detach()))
@@ -304,13 +391,17 @@ def train(cfg: MoEConfig, seconds: float, seed: int = 0, batch: int = 16, seq: i
         elif step % 200 == 0:
             log(f"step {step:5d}  {time.time() - t0:6.1f}s  loss {np.mean(losses[-50:]):.3f}")
     seconds_trained = time.time() - t0
+    for h in hooks:
+        h.remove()
+    hn.clear()
     info = evaluate(model, val_d, texts, device, data)
     model = model.cpu()
     info.update({"steps": step, "seconds": seconds_trained, "train_loss_last50": float(np.mean(losses[-50:])),
                  "val_curve_48_windows": curve, "corpus_bytes": int(len(data)), "corpus_files": len(files),
                  "corpus_first": files[:3], "seed": seed, "batch": batch, "seq": seq, "lr": lr, "schedule": schedule,
                  "balance": balance, "balance_window": balance_window if balance == "global" else None,
-                 "stay_coef": stay_coef, "window_coef": window_coef})
+                 "stay_coef": stay_coef, "window_coef": window_coef, "act_l1": act_l1,
+                 "expert_act": cfg.extra.get("expert_act", "silu")})
     return model, info
 
 
@@ -371,6 +462,11 @@ def main(argv=None) -> int:
                     help="weight of the temporal-locality loss (router probability on the previous token's experts)")
     ap.add_argument("--window-coef", type=float, default=0.0,
                     help="weight of the window-locality loss (entropy of the mean routing over 32-byte stretches)")
+    ap.add_argument("--expert-act", choices=["silu", "relu"], default="silu",
+                    help="routed experts' gate activation: silu (SwiGLU, the runtime's) or relu (ReGLU; a study: the "
+                         "runtime cannot run it)")
+    ap.add_argument("--act-l1", type=float, default=0.0,
+                    help="weight of an L1 penalty on the routed experts' relu(gate) outputs (with --expert-act relu)")
     ap.add_argument("--eval-every", type=int, default=250, help="log held-out bits/byte every N steps")
     ap.add_argument("--eval-texts", type=Path, help="JSON of prompts and texts for the locality statistics "
                     "(default: from this machine's stdlib; --dump-corpus writes it beside the corpus)")
@@ -395,14 +491,16 @@ def main(argv=None) -> int:
         a.eval_only.with_suffix(".eval.json").write_text(json.dumps(info, indent=2))
         print(summary_line(a.eval_only, info, model.c))
         return 0
+    if a.act_l1 and a.expert_act != "relu":
+        ap.error("--act-l1 needs --expert-act relu")
     try:
-        cfg = model_config(a.size, a.pre_router, a.n_experts, a.top_k, a.d_ff_expert, a.d_ff_shared)
+        cfg = model_config(a.size, a.pre_router, a.n_experts, a.top_k, a.d_ff_expert, a.d_ff_shared, a.expert_act)
     except ValueError as e:
         ap.error(str(e))
     model, info = train(cfg, a.seconds, a.seed, batch=a.batch, seq=a.seq, lr=a.lr, aux_coef=a.aux_coef, device=a.device,
                         corpus_file=a.corpus_file, max_steps=a.steps, balance=a.balance, balance_window=a.balance_window,
                         schedule=a.schedule, eval_every=a.eval_every, texts=texts, stay_coef=a.stay_coef,
-                        window_coef=a.window_coef)
+                        window_coef=a.window_coef, act_l1=a.act_l1)
     info.update(device=a.device, aux_coef=a.aux_coef, pre_router=a.pre_router, d_ff_shared=a.d_ff_shared,
                 n_experts=cfg.n_experts, top_k=cfg.top_k, d_ff_expert=cfg.d_ff_expert,
                 argv=sys.argv[1:] if argv is None else list(argv))
@@ -428,6 +526,13 @@ def summary_line(path, info: dict, cfg: MoEConfig) -> str:
     for kind, m in info.get("locality", {}).get("mean", {}).items():
         line += f"; {kind} reuse prev {100 * m['reuse_prev_token']:.1f}%, " + ", ".join(
             f"{f}: MIN {100 * v['belady']:.1f}% LFU {100 * v['lfu']:.1f}%" for f, v in m.items() if f != "reuse_prev_token")
+    for kind, p in info.get("locality", {}).get("partial_reads", {}).items():
+        z, q = p["zero"], p.get("25%", {}).get("lfu-quota")
+        line += f"; {kind} zero units {100 * z.get('mean', float('nan')):.1f}% (p10/50/90 " + "/".join(
+            f"{100 * z.get(k, float('nan')):.0f}" for k in ("p10", "p50", "p90")) + ")"
+        if q:
+            line += (f", 25% lfu-quota whole {q['whole'] / 2 ** 20:.1f} MiB/token, partial {q['unit'] / 2 ** 20:.1f} "
+                     f"(4 KiB pages {q['page'] / 2 ** 20:.1f})")
     return line
 
 

@@ -45,7 +45,8 @@ def build(out_dir, seed: int = 0, checkpoint=None, **overrides) -> Path:
         cfg = MoEConfig(**{**TINY, **overrides})
         model = model_from_config(cfg, seed)
     dense, experts = model.export_weights()
-    return write_hf_dir(out_dir, cfg, dense, experts)
+    act = cfg.extra.get("expert_act", "silu")  # a ReGLU study checkpoint: export refuses it (SwiGLU only)
+    return write_hf_dir(out_dir, cfg, dense, experts, {"hidden_act": act} if act != "silu" else None)
 
 
 def main(argv=None) -> int:

@@ -106,6 +106,9 @@ def test_more_bias_reads_fewer_experts(models):
 def test_bad_bias_and_cli(models):
     with pytest.raises(EdgeSdkError):
         Generator(models["post"], expert_cache_mb=1.0, cache_routing=1.5)
+    for mode in ("resident", "mmap"):  # no cache to prefer: refused, not ignored
+        with pytest.raises(EdgeSdkError, match="needs mode 'stream'"):
+            Generator(models["post"], mode=mode, cache_routing=0.2)
     cli = [sys.executable, "-m", "edge_sdk.cli.main", "generate", str(models["post"]), "--prompt-ids", "1,2,3",
            "--max-tokens", "2"]
     for extra in (["--cache-routing", "2"], ["--cache-routing", "0.2"]):  # out of range; no streamed cache

@@ -102,3 +102,75 @@ def test_corpus_usage_counts():
         assert got["experts_over_scaled"][l] == int((q >= 0.32 / 48).sum())
         nz = q[q > 0]
         assert got["entropy_rel"][l] == pytest.approx(-(nz * np.log2(nz)).sum() / np.log2(48), rel=1e-9)
+
+
+def test_expert_act_option():
+    """--expert-act silu leaves the config (and so checkpoints) and the expert function as they were;
+    relu gives ReGLU; both against numpy on the same weights"""
+    assert moe_train.model_config("small", expert_act="silu").to_dict() == moe_train.model_config("small").to_dict()
+    assert "expert_act" not in moe_train.model_config("small").extra
+    with pytest.raises(ValueError):
+        moe_train.model_config("tiny", expert_act="gelu")
+    out = {}
+    for act in ("silu", "relu"):
+        torch.manual_seed(3)
+        m = MoELM(moe_train.model_config("tiny", expert_act=act))
+        layer = m.layers[0]
+        x = torch.randn(11, m.c.d_model)
+        fi = torch.stack([torch.randperm(m.c.n_experts)[:m.c.top_k] for _ in range(11)])
+        fw = torch.rand(11, m.c.top_k)
+        with torch.no_grad():
+            out[act] = layer.experts_sparse(x, fi, fw).numpy()
+        g, u, d = (w.detach().numpy().astype(np.float64) for w in (layer.gate, layer.up, layer.down))
+        xn, want = x.numpy().astype(np.float64), np.zeros((11, m.c.d_model))
+        for t in range(11):
+            for j, e in enumerate(fi[t].tolist()):
+                a = xn[t] @ g[e].T
+                a = a / (1 + np.exp(-a)) if act == "silu" else np.maximum(a, 0)
+                want[t] += float(fw[t, j]) * (d[e] @ (a * (xn[t] @ u[e].T)))
+        assert np.allclose(out[act], want, atol=1e-5, rtol=1e-4), act
+    assert not np.allclose(out["silu"], out["relu"], atol=1e-3)
+
+
+def test_expert_activity_and_act_l1():
+    """the zero units of each routed use and the L1 penalty, against numpy (float64) on the experts'
+    input captured at ffn_norm"""
+    torch.manual_seed(4)
+    m = MoELM(moe_train.model_config("tiny", expert_act="relu")).eval()
+    seq = list(np.random.default_rng(2).integers(0, 256, 40))
+    hn = {}
+    hooks = [l.ffn_norm.register_forward_hook(lambda mod, i, o, k=k: hn.__setitem__(k, o)) for k, l in enumerate(m.layers)]
+    with torch.no_grad():
+        _, routes, _ = m(torch.tensor([seq]))
+        l1 = float(moe_train.act_l1_loss(m, hn, routes))
+    for h in hooks:
+        h.remove()
+    r, act, mag = moe_train.expert_activity(m, seq)
+    want_l1, mags = 0.0, []
+    for l, layer in enumerate(m.layers):
+        assert np.array_equal(r[l], routes[l][0].numpy())
+        x = hn[l][0].numpy().astype(np.float64)
+        gate = layer.gate.detach().numpy().astype(np.float64)
+        g = np.stack([np.stack([gate[e] @ x[t] for e in r[l][t]]) for t in range(len(seq))])  # [T, k, F]
+        clear = np.abs(g) > 1e-5  # float32 rounding decides only the sign of values this close to 0
+        assert np.array_equal(act[l][clear], (g > 0)[clear])
+        assert 0.2 < act[l].mean() < 0.8  # random gates: about half the units are active
+        want_l1 += np.maximum(g, 0).mean()
+        mags.append(np.abs(g))
+    assert l1 == pytest.approx(want_l1, rel=1e-4)
+    assert mag == pytest.approx(np.concatenate([a.ravel() for a in mags]).mean(), rel=1e-4)
+
+
+def test_relu_checkpoint_refused_by_export(tmp_path):
+    """the runtime computes SwiGLU: a ReGLU checkpoint's directory names its activation, and the
+    importer refuses it with its one-line error"""
+    from edge_sdk.errors import EdgeSdkError
+    from edge_sdk.moe.hf import HFModel
+    from models.moe_lm import build
+
+    torch.manual_seed(5)
+    cfg = moe_train.model_config("tiny", expert_act="relu")
+    torch.save({"config": cfg.to_dict(), "state_dict": MoELM(cfg).state_dict()}, tmp_path / "r.pt")
+    d = build(tmp_path / "hf", checkpoint=tmp_path / "r.pt")
+    with pytest.raises(EdgeSdkError, match="relu"):
+        HFModel(d)

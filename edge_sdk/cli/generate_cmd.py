@@ -15,9 +15,12 @@ def register(app: typer.Typer) -> None:
     def generate(
         artifact: Path = typer.Argument(..., help="MoE artifact (.esmoe, from edge-sdk export MODEL_DIR)"),
         experts: Optional[Path] = typer.Option(None, "--experts", help="expert bundle (.esmx; default: beside the artifact)"),
-        prompt: Optional[str] = typer.Option(None, "--prompt", help="prompt text (byte-level models)"),
+        prompt: Optional[str] = typer.Option(None, "--prompt", help="prompt text (the model's byte-level tokenizer or "
+                                               "the tokenizer.json exported with it)"),
         prompt_ids: Optional[str] = typer.Option(None, "--prompt-ids", help="prompt as token ids: 1,2,3"),
         max_tokens: int = typer.Option(64, "--max-tokens", help="token budget"),
+        ignore_eos: bool = typer.Option(False, "--ignore-eos", help="do not stop at the model's end-of-sequence token(s) "
+                                        "(generation_config.json / config.json, as transformers' generate)"),
         expert_cache_mb: Optional[float] = typer.Option(None, "--expert-cache-mb", help="RAM for the expert cache (default: all experts resident)"),
         policy: str = typer.Option("lfu-quota", help="cache policy: lfu-quota (LFU with decay within per-layer shares) | lfu (LFU with decay) | lru"),
         no_prefetch: bool = typer.Option(False, "--no-prefetch", help="demand reads only"),
@@ -55,12 +58,13 @@ def register(app: typer.Typer) -> None:
         with Generator(artifact, experts, expert_cache_mb=expert_cache_mb, mode=mode, policy=policy,
                        prefetch=not no_prefetch, direct=not buffered, lookahead=lookahead, speculate=speculate,
                        kernels=kernels, cache_routing=cache_routing, io=io, io_depth=io_depth) as gen:
-            src = prompt if prompt is not None else ids
-            n_prompt = len(gen.encode(src)) if isinstance(src, str) else len(src)
-            gen.max_seq = max(gen.max_seq, 0)
+            if prompt is not None:
+                ids = gen.encode(prompt)
+            n_prompt = len(ids)
             if n_prompt + max_tokens > gen.max_seq:
                 raise EdgeSdkError(f"prompt + max tokens exceed the context ({gen.max_seq})")
-            res = gen.generate(src, max_tokens, temperature=temperature, top_k=top_k, seed=seed)
+            res = gen.generate(ids, max_tokens, temperature=temperature, top_k=top_k, seed=seed,
+                               stop=None if ignore_eos else "eos")
             if as_json:
                 typer.echo(json.dumps({"tokens": res.tokens, "text": res.text, "stats": res.stats}, indent=2))
                 return

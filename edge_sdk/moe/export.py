@@ -38,12 +38,13 @@ def pad_experts(experts, d_ff_new: int, seed: int = 0):
     return get
 
 
-def export_moe(cfg, dense, experts, out: str | Path, bundle: str | Path | None = None) -> dict:
+def export_moe(cfg, dense, experts, out: str | Path, bundle: str | Path | None = None,
+               blobs: dict | None = None) -> dict:
     out = Path(out)
     bundle = Path(bundle) if bundle else bundle_path(out)
     if out.resolve() == bundle.resolve():
         raise EdgeSdkError("the artifact and the expert bundle must be different files")
-    na = write_artifact(out, cfg, dense)
+    na = write_artifact(out, cfg, dense, blobs)
     nb = write_bundle(bundle, cfg, experts)
     return {"artifact": str(out), "artifact_bytes": na, "bundle": str(bundle), "bundle_bytes": nb,
             "experts": cfg.n_layers * cfg.n_experts, "quant": cfg.expert_quant}
@@ -52,6 +53,7 @@ def export_moe(cfg, dense, experts, out: str | Path, bundle: str | Path | None =
 def export_dir(model_dir: str | Path, out: str | Path, quantize: str = "int8", bundle: str | Path | None = None,
                d_ff_scale: int = 1) -> dict:
     from .hf import HFModel
+    from .hf_tokenizer import ENTRY, KIND, read_tokenizer, special_ids
 
     q = {"none": "int8", "int8": "int8", "int4": "int4", "f32": "f32"}.get(quantize)
     if q is None:
@@ -64,8 +66,15 @@ def export_dir(model_dir: str | Path, out: str | Path, quantize: str = "int8", b
     if d_ff_scale > 1:
         experts = pad_experts(experts, cfg.d_ff_expert * d_ff_scale)
         cfg.d_ff_expert *= d_ff_scale
+    # the tokenizer and the ids generation stops at: read (and a corrupt file refused) before
+    # anything is written
+    cfg.extra.update(special_ids(model_dir, cfg.vocab))
+    tok, tok_options = (None, {}) if cfg.extra.get("tokenizer") == "bytes" else read_tokenizer(model_dir, cfg.vocab)
+    if tok is not None:
+        cfg.extra["tokenizer"] = KIND
+        cfg.extra["tokenizer_options"] = tok_options
     cfg.extra.setdefault("source", str(model_dir))
-    return export_moe(cfg, dense, experts, out, bundle)
+    return export_moe(cfg, dense, experts, out, bundle, {ENTRY: tok} if tok is not None else None)
 
 
 def cli_export(model_dir, out, quantize: str, report=None) -> None:

@@ -124,12 +124,17 @@ def dense_names(cfg: MoEConfig, weights: dict) -> list[str]:
     return names
 
 
-def write_artifact(path: str | Path, cfg: MoEConfig, weights: dict) -> int:
-    """Dense weights (float32) + config + JSON metadata. Returns bytes written."""
+def write_artifact(path: str | Path, cfg: MoEConfig, weights: dict, blobs: dict | None = None) -> int:
+    """Dense weights (float32) + config + JSON metadata, and named byte blobs (e.g. the
+    tokenizer: {"tokenizer": bytes}) as further CRC-checked entries. Returns bytes written."""
     names = dense_names(cfg, weights)
     meta = json.dumps({"format": "edge-sdk-moe", "config": cfg.to_dict()}).encode()
-    blobs = [np.ascontiguousarray(weights[n], dtype=np.float32).tobytes() for n in names] + [meta]
-    names = names + ["meta"]
+    extra = dict(blobs or {})
+    clash = sorted(set(extra) & set(names + ["meta"]))
+    if clash:
+        raise EdgeSdkError(f"blob name clashes with a tensor: {clash[0]}")
+    blobs = [np.ascontiguousarray(weights[n], dtype=np.float32).tobytes() for n in names] + [meta, *extra.values()]
+    names = names + ["meta", *extra]
     n = len(names)
     table_end = 24 + 128 + 48 * n
     off = _align(table_end, 64)
@@ -174,19 +179,26 @@ def write_bundle(path: str | Path, cfg: MoEConfig, experts) -> int:
     return total
 
 
-def read_meta(path: str | Path) -> dict:
-    """Config + metadata from an artifact (Python side; the C loader validates everything)."""
-    data = Path(path).read_bytes()
-    if data[:8] != ART_MAGIC:
-        raise EdgeSdkError(f"{path} is not an edge-sdk MoE artifact")
+def read_entry(data: bytes, name: str) -> bytes | None:
+    """One entry's bytes from an artifact's contents, None if it has none of that name (Python
+    side: Generator reads entries only after the C loader has checked all their bounds and CRCs)."""
     n = struct.unpack_from("<I", data, 12)[0]
     for i in range(n):
         e = 24 + 128 + 48 * i
-        name = data[e:e + 32].rstrip(b"\0").decode()
-        if name == "meta":
+        if data[e:e + 32].rstrip(b"\0").decode(errors="replace") == name:
             off, nb = struct.unpack_from("<QI", data, e + 32)
-            return json.loads(data[off:off + nb])
-    return {}
+            return bytes(data[off:off + nb])
+    return None
+
+
+def read_meta(path: str | Path | bytes) -> dict:
+    """Config + metadata from an artifact (its path or its contents)."""
+    is_data = isinstance(path, (bytes, bytearray))
+    data = path if is_data else Path(path).read_bytes()
+    if data[:8] != ART_MAGIC:
+        raise EdgeSdkError(f"{'artifact' if is_data else path} is not an edge-sdk MoE artifact")
+    meta = read_entry(data, "meta")
+    return json.loads(meta) if meta is not None else {}
 
 
 def config_from_dict(d: dict) -> MoEConfig:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
-from .format import config_from_dict, read_meta
+from .format import config_from_dict, read_entry, read_meta
+from .hf_tokenizer import ENTRY, KIND, HFTokenizer
 
 POLICIES = {"lru": 0, "lfu": 1, "lfu-quota": 2}
 KERNELS = {"auto": -1, "scalar": 0, "avx2": 1, "neon": 2}
@@ -79,7 +80,7 @@ class Generator:
         self._m = ffi.cast("esdk_moe *", m)
         if lib.esdk_moe_load(self._m, self._data, len(data)) != 0:
             raise ArtifactError(f"{self.artifact}: {self._err()}")
-        self.meta = read_meta(self.artifact)
+        self.meta = read_meta(data)  # the bytes the loader has just checked (every entry's CRC)
         self.config = config_from_dict(self.meta.get("config", {})) if self.meta.get("config") else None
         if kernels not in KERNELS:
             raise EdgeSdkError(f"kernels must be one of {sorted(KERNELS)}, not {kernels!r}")
@@ -115,6 +116,8 @@ class Generator:
         self._mmap = None
         self._io = False
         self.io_backend = None
+        if cache_routing and mode != "stream":
+            raise EdgeSdkError(f"cache_routing needs mode 'stream' (a streamed cache); mode {mode!r} has no cache")
         if mode == "resident":
             self._xraw, self._x = _aligned(ffi, fsize, 4096)
             with open(self.bundle, "rb") as f:
@@ -159,7 +162,13 @@ class Generator:
             self.cache_slots = int(lib.esdk_moe_cache_slots(self._m))
         else:
             raise EdgeSdkError(f"mode must be stream, resident or mmap, not {mode!r}")
-        self.tokenizer = (self.config.extra.get("tokenizer") if self.config else None) or "hf"
+        extra = self.config.extra if self.config else {}
+        self.tokenizer = extra.get("tokenizer") or "hf"
+        # what transformers' generate stops at by default (generation_config.json / config.json)
+        self.eos_token_ids = [int(t) for t in extra.get("eos_token_id") or []]
+        self._tok_blob = read_entry(data, ENTRY) if self.tokenizer == KIND else None
+        self._tok_options = extra.get("tokenizer_options") or {}
+        self._hf_tok = None
 
     # -- helpers
     def _err(self) -> str:
@@ -195,15 +204,29 @@ class Generator:
     def __exit__(self, *a):
         self.close()
 
+    def _hf(self) -> HFTokenizer:
+        if self._hf_tok is None:
+            if self._tok_blob is None:
+                raise ArtifactError(f"{self.artifact}: the tokenizer entry is missing")
+            self._hf_tok = HFTokenizer(self._tok_blob, self._tok_options)
+        return self._hf_tok
+
     def encode(self, text: str) -> list[int]:
-        if self.tokenizer != "bytes":
-            raise EdgeSdkError("this model has no built-in tokenizer; pass token ids (--prompt-ids)")
-        return list(text.encode("utf-8"))
+        """Token ids of text: the model's own tokenizer (byte-level, or the Hugging Face
+        tokenizer.json carried in the artifact, with its BOS if it adds one)."""
+        if self.tokenizer == "bytes":
+            return list(text.encode("utf-8"))
+        if self.tokenizer == KIND:
+            return self._hf().encode(text)
+        raise EdgeSdkError("this model has no tokenizer (its directory had no tokenizer.json when it was "
+                           "exported); pass token ids (--prompt-ids)")
 
     def decode(self, tokens) -> str | None:
-        if self.tokenizer != "bytes":
-            return None
-        return bytes(t for t in tokens if 0 <= t < 256).decode("utf-8", "replace")
+        if self.tokenizer == "bytes":
+            return bytes(t for t in tokens if 0 <= t < 256).decode("utf-8", "replace")
+        if self.tokenizer == KIND:
+            return self._hf().decode(tokens)
+        return None
 
     # -- decoding
     def reset(self) -> None:
@@ -223,7 +246,10 @@ class Generator:
             self.n_layers, self.top_k).copy()
 
     def generate(self, prompt, max_tokens: int = 64, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
-                 stop: int | None = None, reset: bool = True) -> GenerationResult:
+                 stop="eos", reset: bool = True) -> GenerationResult:
+        """prompt: text or token ids. stop: "eos" (the default: the model's end-of-sequence ids,
+        as transformers' generate; none for a model without them), a token id, a list of ids, or
+        None (run to max_tokens). The stop token is the last of `tokens`; `text` leaves it out."""
         ids = self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
         if not ids:
             raise EdgeSdkError("the prompt is empty")
@@ -233,6 +259,8 @@ class Generator:
             raise EdgeSdkError(f"prompt + max_tokens = {len(ids) + max_tokens} exceeds max_seq {self.max_seq}")
         if any(t < 0 or t >= self.vocab for t in ids):
             raise EdgeSdkError(f"token ids must be in [0, {self.vocab})")
+        stops = self.eos_token_ids if isinstance(stop, str) and stop == "eos" else (
+            [] if stop is None else [int(stop)] if isinstance(stop, (int, np.integer)) else [int(t) for t in stop])
         if reset:
             self.reset()
         self.reset_stats()
@@ -240,14 +268,16 @@ class Generator:
         p = ffi.new("int32_t[]", ids)
         out = ffi.new("int32_t[]", max(max_tokens, 1))
         n = ffi.new("int32_t *")
+        st_ids = ffi.new("int32_t[]", stops or [0])
         t0 = time.perf_counter()
-        st = self._lib.esdk_moe_generate(self._m, p, len(ids), int(max_tokens), float(temperature), int(top_k),
-                                         int(seed) & 0xFFFFFFFFFFFFFFFF, -1 if stop is None else int(stop), out, n)
+        st = self._lib.esdk_moe_generate_until(self._m, p, len(ids), int(max_tokens), float(temperature), int(top_k),
+                                               int(seed) & 0xFFFFFFFFFFFFFFFF, st_ids, len(stops), out, n)
         dt = time.perf_counter() - t0
         if st != 0:
             raise RuntimeFailure(f"generation failed: {self._err()}")
         toks = [out[i] for i in range(n[0])]
-        return GenerationResult(toks, self.decode(toks), dt, self.stats(dt))
+        shown = toks[:-1] if toks and toks[-1] in stops else toks
+        return GenerationResult(toks, self.decode(shown), dt, self.stats(dt))
 
     def reset_stats(self) -> None:
         """Start counting the statistics (stats()) afresh; generate() does this itself."""

@@ -25,9 +25,9 @@ class Step:
     guesses: dict = field(default_factory=dict)  # later layer j -> layer j's router on this layer's input
 
 
-def replay(steps: list, slots: int, policy) -> float:
+def replay(steps: list, slots: int, policy, log: list | None = None) -> float:
     """Fraction of routed-expert uses served from the cache (no read) under `policy` with
-    `slots` cache slots."""
+    `slots` cache slots. `log`, if given, gets one (key, hit, evicted key or None) per use."""
     cache, hits, n = set(), 0, 0
     for s in steps:
         policy.see(s)
@@ -36,11 +36,17 @@ def replay(steps: list, slots: int, policy) -> float:
             n += 1
             if k in cache:
                 hits += 1
+                if log is not None:
+                    log.append((k, True, None))
                 continue
+            v = None
             if len(cache) >= slots:
-                cache.remove(policy.victim([x for x in cache if x not in cur], s, k))
+                v = policy.victim([x for x in cache if x not in cur], s, k)
+                cache.remove(v)
             cache.add(k)
             policy.admitted(k, s)
+            if log is not None:
+                log.append((k, False, v))
     return hits / n if n else 0.0
 
 

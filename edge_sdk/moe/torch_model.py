@@ -1,7 +1,9 @@
 """Torch definition of the MoE decoder, for training and as a float reference only (the
 runtime never uses torch). Semantics match native/src/moe/moe.c: RMSNorm, GQA attention
 with rotate-half RoPE, softmax router with top-k (renormalised when norm_topk), SwiGLU
-experts, optional shared expert, optional pre-attention router."""
+experts, optional shared expert, optional pre-attention router. A config whose extra holds
+expert_act "relu" gives the routed experts ReGLU instead (training studies only: the runtime
+computes SiLU)."""
 from __future__ import annotations
 
 import torch
@@ -30,6 +32,15 @@ def rope(x, pos, theta):  # x [B, T, H, hd]
     return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], -1)
 
 
+def expert_act(c: MoEConfig):
+    """the routed experts' gate activation: F.silu (SwiGLU, the runtime's) unless the config's
+    extra names "relu" (ReGLU: a unit whose gate is <= 0 contributes exactly nothing)"""
+    name = c.extra.get("expert_act", "silu")
+    if name not in ("silu", "relu"):
+        raise ValueError(f"unknown expert activation {name!r}")
+    return F.relu if name == "relu" else F.silu
+
+
 class Layer(nn.Module):
     def __init__(self, c: MoEConfig):
         super().__init__()
@@ -42,6 +53,7 @@ class Layer(nn.Module):
         self.wo = nn.Linear(c.n_heads * hd, D, bias=False)
         self.router = nn.Linear(D, c.n_experts, bias=False)
         E, Fd = c.n_experts, c.d_ff_expert
+        self.act = expert_act(c)
         self.gate = nn.Parameter(torch.randn(E, Fd, D) * D ** -0.5)
         self.up = nn.Parameter(torch.randn(E, Fd, D) * D ** -0.5)
         self.down = nn.Parameter(torch.randn(E, D, Fd) * Fd ** -0.5)
@@ -90,7 +102,7 @@ class Layer(nn.Module):
             if rows.numel() == 0:
                 continue
             h = flat[rows]
-            y = (F.silu(h @ self.gate[e].T) * (h @ self.up[e].T)) @ self.down[e].T
+            y = (self.act(h @ self.gate[e].T) * (h @ self.up[e].T)) @ self.down[e].T
             out.index_add_(0, rows, y * fw[rows, slot, None])
         return out
 
@@ -98,7 +110,7 @@ class Layer(nn.Module):
         """Every expert on every token, weighted by the router (zero off the top-k): the same
         function and gradients as experts_sparse, without its per-expert host syncs (GPU training)."""
         wgt = torch.zeros(flat.shape[0], self.c.n_experts, device=flat.device, dtype=flat.dtype).scatter(1, fi, fw)
-        h = F.silu(torch.einsum("nd,efd->nef", flat, self.gate)) * torch.einsum("nd,efd->nef", flat, self.up)
+        h = self.act(torch.einsum("nd,efd->nef", flat, self.gate)) * torch.einsum("nd,efd->nef", flat, self.up)
         return torch.einsum("nef,edf->nd", h * wgt[:, :, None], self.down)
 
 

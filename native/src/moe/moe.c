@@ -1020,10 +1020,11 @@ static int32_t pick(esdk_moe *m, float temperature, int32_t topn, uint64_t *rng)
   return last;
 }
 
-esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
-                              float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
-                              int32_t *out, int32_t *n_out) {
-  if (!m || !n_out || (n_prompt > 0 && !prompt) || (max_new > 0 && !out) || n_prompt < 1 || max_new < 0)
+esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
+                                    float temperature, int32_t top_k_sample, uint64_t seed, const int32_t *stop,
+                                    int32_t n_stop, int32_t *out, int32_t *n_out) {
+  if (!m || !n_out || (n_prompt > 0 && !prompt) || (max_new > 0 && !out) || n_prompt < 1 || max_new < 0 ||
+      n_stop < 0 || (n_stop > 0 && !stop))
     return m ? fail(m, ESDK_ERR_ARG, "generate needs a prompt of at least one token", 0) : ESDK_ERR_ARG;
   *n_out = 0;
   uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
@@ -1034,11 +1035,20 @@ esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prom
   for (int32_t i = 0; i < max_new; i++) {
     int32_t t = pick(m, temperature, top_k_sample, &rng);
     out[(*n_out)++] = t;
-    if (t == stop_token || i + 1 == max_new || m->pos >= m->max_seq) break;
+    int stopped = 0;
+    for (int32_t k = 0; k < n_stop; k++) stopped |= t == stop[k];
+    if (stopped || i + 1 == max_new || m->pos >= m->max_seq) break;
     esdk_status st = esdk_moe_step(m, t);
     if (st != ESDK_OK) return st;
   }
   return ESDK_OK;
+}
+
+esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
+                              float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
+                              int32_t *out, int32_t *n_out) {
+  return esdk_moe_generate_until(m, prompt, n_prompt, max_new, temperature, top_k_sample, seed, &stop_token,
+                                 stop_token >= 0, out, n_out);
 }
 
 void esdk_moe_get_stats(const esdk_moe *m, esdk_moe_stats *s) {
