@@ -56,7 +56,7 @@ class Generator:
     default 4); io_threads: pread threads. `io_backend` says what runs (and why auto fell back).
     lookahead: layers whose experts are predicted ahead (0-3; default 0 for a model with a
     pre-attention router, whose own reads start before attention, else 1); speculate: "always"
-    or "idle" (predicted reads only when no read is queued). cache_routing: 0 (exact routing,
+    or "idle" (predicted reads only when no read is queued or in flight). cache_routing: 0 (exact routing,
     the default) to 1; above 0 the router prefers experts already in the cache (stream mode), which
     trades the model's exact routing for hits: the output then differs from an all-resident run.
     """

@@ -105,8 +105,8 @@ const char *esdk_moe_io_backend(const esdk_moe *m);
    hidden state after this layer's attention (a pre-attention router on its attention norm).
    extra: predicted experts beyond top_k per layer. lookahead: 0..3 layers (default: 0 with a
    pre-attention router, else 1; 0 keeps only the exact pre-attention reads); idle_only: 1
-   issues a layer's predicted reads only when no read is queued at that moment (guesses use
-   idle bandwidth only), 0 always. A newer prediction or the layer's routing cancels queued
+   issues a layer's predicted reads only when no read is queued or in flight at that moment
+   (guesses use idle bandwidth only), 0 always. A newer prediction or the layer's routing cancels queued
    reads it overrules. */
 esdk_status esdk_moe_set_prefetch(esdk_moe *m, int32_t on, int32_t extra);
 esdk_status esdk_moe_set_lookahead(esdk_moe *m, int32_t layers, int32_t idle_only);

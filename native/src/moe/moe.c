@@ -338,7 +338,7 @@ esdk_status esdk_moe_cache_init(esdk_moe *m, void *mem, size_t bytes, int32_t po
   m->queue = (int32_t *)(void *)(m->slots + n);
   for (size_t i = 0; i < n; i++) { m->slots[i].key = -1; m->slots[i].state = SLOT_EMPTY; m->slots[i].pins = 0; m->slots[i].last = 0; }
   for (size_t i = 0; i < LE; i++) m->xslot[i] = -1;
-  m->q_head = m->q_len = 0;
+  m->q_head = m->q_len = m->q_busy = 0;
   m->policy = policy;
   m->decay = decay;
   m->xmem = NULL;
@@ -769,9 +769,9 @@ static void predict(esdk_moe *m, int l, const float *x, int use_pre_norm) {
   moe_lock(m);
   cancel_stale(m, l, p, n);
   for (int32_t e = 0; e < c->n_experts; e++) m->is_pred[l * c->n_experts + e] = 0;
-  /* idle_only: speculate only into idle bandwidth (nothing queued), so a guess never delays
-     a read that is known to be needed */
-  if (m->idle_only && m->q_len > 0) n = 0;
+  /* idle_only: speculate only into idle bandwidth (nothing queued or in flight), so a guess
+     never delays a read that is known to be needed nor shares the disk with one */
+  if (m->idle_only && (m->q_len > 0 || m->q_busy > 0)) n = 0;
   for (int32_t j = 0; j < n; j++) {
     int32_t key = l * c->n_experts + p[j];
     m->is_pred[key] = 1;

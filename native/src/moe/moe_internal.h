@@ -60,6 +60,7 @@ struct esdk_moe {
   moe_slot *slots;
   int32_t *queue;
   int32_t n_slots, q_head, q_len, policy;
+  int32_t q_busy; /* reads taken from the queue by the I/O thread(s) and not yet done */
   float decay;
   float cache_bias; /* cache routing (esdk_moe_set_cache_routing); 0 = exact routing */
   uint32_t clock, ttick;

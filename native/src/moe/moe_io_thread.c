@@ -71,6 +71,7 @@ void moe_io_take(esdk_moe *m, moe_read *r) {
   int32_t s = m->queue[m->q_head];
   m->q_head = (m->q_head + 1) % m->n_slots;
   m->q_len--;
+  m->q_busy++;
   int32_t key = m->slots[s].key;
   r->slot = s;
   r->key = key;
@@ -92,6 +93,7 @@ void moe_io_verify(esdk_moe *m, moe_read *r) {
 
 void moe_io_done(esdk_moe *m, moe_read *r) {
   int32_t s = r->slot;
+  m->q_busy--;
   m->st.io_s += r->t1 - r->t0;
   m->st.reads++;
   m->st.bytes_read += r->got;
@@ -230,7 +232,7 @@ esdk_status esdk_moe_io_close(esdk_moe *m) {
   /* reads still queued are dropped */
   for (int32_t i = 0; i < m->n_slots; i++)
     if (m->slots[i].state == SLOT_LOADING) { m->xslot[m->slots[i].key] = -1; m->slots[i].key = -1; m->slots[i].state = SLOT_EMPTY; }
-  m->q_len = 0;
+  m->q_len = m->q_busy = 0;
   return ESDK_OK;
 }
 
