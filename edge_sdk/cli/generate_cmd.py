@@ -34,6 +34,7 @@ def register(app: typer.Typer) -> None:
         mmap_baseline: bool = typer.Option(False, "--mmap", help="memory-map the bundle instead (baseline)"),
         temperature: float = typer.Option(0.0, help="0 = greedy"),
         top_k: int = typer.Option(0, "--top-k", help="sample from the k best tokens (0 = all)"),
+        top_p: float = typer.Option(1.0, "--top-p", help="sample from the fewest best tokens holding this probability (1 = all)"),
         seed: int = typer.Option(0, help="sampling seed"),
         stats: bool = typer.Option(False, "--stats", help="print tokens/s, hit rate, prediction, MiB/token, stalls"),
         as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
             n_prompt = len(ids)
             if n_prompt + max_tokens > gen.max_seq:
                 raise EdgeSdkError(f"prompt + max tokens exceed the context ({gen.max_seq})")
-            res = gen.generate(ids, max_tokens, temperature=temperature, top_k=top_k, seed=seed,
+            res = gen.generate(ids, max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                stop=None if ignore_eos else "eos")
             if as_json:
                 typer.echo(json.dumps({"tokens": res.tokens, "text": res.text, "stats": res.stats}, indent=2))

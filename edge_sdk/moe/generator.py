@@ -246,8 +246,10 @@ class Generator:
             self.n_layers, self.top_k).copy()
 
     def generate(self, prompt, max_tokens: int = 64, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
-                 stop="eos", reset: bool = True) -> GenerationResult:
-        """prompt: text or token ids. stop: "eos" (the default: the model's end-of-sequence ids,
+                 stop="eos", reset: bool = True, top_p: float = 1.0) -> GenerationResult:
+        """prompt: text or token ids. temperature > 0 samples (0: greedy) from the top_k most likely
+        tokens (0: all), then from the fewest most likely whose probability reaches top_p (1: off),
+        as transformers' top-k and top-p warpers. stop: "eos" (the default: the model's end-of-sequence ids,
         as transformers' generate; none for a model without them), a token id, a list of ids, or
         None (run to max_tokens). The stop token is the last of `tokens`; `text` leaves it out."""
         ids = self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
@@ -255,6 +257,8 @@ class Generator:
             raise EdgeSdkError("the prompt is empty")
         if max_tokens < 0:
             raise EdgeSdkError("max_tokens must be >= 0")
+        if not 0.0 < top_p <= 1.0:
+            raise EdgeSdkError(f"top_p must be in (0, 1], not {top_p!r}")
         if len(ids) + max_tokens > self.max_seq:
             raise EdgeSdkError(f"prompt + max_tokens = {len(ids) + max_tokens} exceeds max_seq {self.max_seq}")
         if any(t < 0 or t >= self.vocab for t in ids):
@@ -271,7 +275,7 @@ class Generator:
         st_ids = ffi.new("int32_t[]", stops or [0])
         t0 = time.perf_counter()
         st = self._lib.esdk_moe_generate_until(self._m, p, len(ids), int(max_tokens), float(temperature), int(top_k),
-                                               int(seed) & 0xFFFFFFFFFFFFFFFF, st_ids, len(stops), out, n)
+                                               float(top_p), int(seed) & 0xFFFFFFFFFFFFFFFF, st_ids, len(stops), out, n)
         dt = time.perf_counter() - t0
         if st != 0:
             raise RuntimeFailure(f"generation failed: {self._err()}")

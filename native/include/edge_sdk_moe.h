@@ -128,11 +128,14 @@ int32_t esdk_moe_position(const esdk_moe *m);
 esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
                               float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
                               int32_t *out, int32_t *n_out);
-/* The same, stopping early at any of the n_stop tokens in stop (a model may have several
-   end-of-sequence ids, as in Hugging Face generation_config.json). */
+/* The same, with nucleus sampling and several stop tokens: after top_k_sample, only the smallest
+   set of most likely tokens whose probability reaches top_p (in (0, 1]; 1 = off; tokens tied at
+   the edge kept), as transformers' top-k then top-p warpers; stops early at any of the n_stop
+   tokens in stop (a model may have several end-of-sequence ids, as in Hugging Face
+   generation_config.json). */
 esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
-                                    float temperature, int32_t top_k_sample, uint64_t seed, const int32_t *stop,
-                                    int32_t n_stop, int32_t *out, int32_t *n_out);
+                                    float temperature, int32_t top_k_sample, float top_p, uint64_t seed,
+                                    const int32_t *stop, int32_t n_stop, int32_t *out, int32_t *n_out);
 
 /* Expert matvec kernels: -1 the fastest this CPU has (the default), 0 the scalar reference,
    1 AVX2 (x86-64), 2 NEON (aarch64); ESDK_ERR_UNSUPPORTED where the build or CPU lacks it.

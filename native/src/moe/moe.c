@@ -233,7 +233,7 @@ static size_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
 #define C(field, bytes) carve(base, &off, (bytes), &p); m->field = p
   C(x, D * f); C(xn, D * f); C(hn, D * f); C(pn, D * f); C(q, QD * f); C(k, KD * f); C(v, KD * f);
   C(ao, QD * f); C(att, S * f); C(g, F * f); C(u, F * f); C(eo, D * f); C(eok, K * D * f); C(todo, K); C(acc, D * f); C(rl, E * f); C(pl, E * f);
-  C(logits, (size_t)c->vocab * f); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
+  C(logits, (size_t)c->vocab * f); C(tokw, (size_t)c->vocab * f); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
   C(kc, L * S * KD * f); C(vc, L * S * KD * f);
   C(route, L * K * 4); C(route_w, K * f); C(pred, L * E * 4); C(npred, L * 4); C(order, E * 4);
   C(xslot, L * E * 4); C(freq, L * E * f); C(freq_t, L * E * 4); C(verified, L * E); C(is_pred, L * E);
@@ -984,7 +984,38 @@ static uint64_t rng_next(uint64_t *s) {
   return x * 0x2545F4914F6CDD1DULL;
 }
 
-static int32_t pick(esdk_moe *m, float temperature, int32_t topn, uint64_t *rng) {
+/* float -> unsigned key in the same order (-inf first), and back */
+static uint32_t fkey(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+static float keyf(uint32_t k) {
+  uint32_t b = (k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k;
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+/* sampling weight exp((logit - top) / temperature) of the tokens whose logit is >= thr, summed */
+static double weight_sum(const float *lg, int32_t V, float thr, float top, float temperature) {
+  double s = 0.0;
+  for (int32_t i = 0; i < V; i++) if (lg[i] >= thr) s += exp((double)(lg[i] - top) / temperature);
+  return s;
+}
+
+/* the weight w of the tokens whose logit lg is >= lo, summed in index order */
+static double mass_from(const float *lg, const float *w, int32_t V, float lo) {
+  double s = 0.0;
+  for (int32_t i = 0; i < V; i++) if (lg[i] >= lo) s += w[i];
+  return s;
+}
+
+/* the next token: greedy when temperature <= 0; else sampled from softmax(logits / temperature)
+   restricted to the topn largest logits (0: all; tokens tied with the last one kept), then to the
+   smallest set of largest-logit tokens whose probability reaches top_p (< 1; ties kept), as
+   transformers' top-k then top-p warpers do */
+static int32_t pick(esdk_moe *m, float temperature, int32_t topn, float top_p, uint64_t *rng) {
   const int32_t V = m->c.vocab;
   const float *lg = m->logits;
   int32_t best = 0;
@@ -1007,13 +1038,27 @@ static int32_t pick(esdk_moe *m, float temperature, int32_t topn, uint64_t *rng)
       if (cnt == 0) break;
     }
   }
-  double sum = 0.0;
-  for (int32_t i = 0; i < V; i++) if (lg[i] >= thr) sum += exp((double)(lg[i] - lg[best]) / temperature);
+  const float top = lg[best];
+  double sum = weight_sum(lg, V, thr, top, temperature);
+  if (top_p < 1.0f) {
+    /* the largest logit L such that the tokens >= L hold top_p of the mass: bisection over the
+       floats' order, 32 passes at most (exact: the mass changes only at logit values, so L is one) */
+    float *w = m->tokw;
+    for (int32_t i = 0; i < V; i++) w[i] = lg[i] >= thr ? (float)exp((double)(lg[i] - top) / temperature) : 0.0f;
+    const double want = (double)top_p * mass_from(lg, w, V, thr);
+    uint32_t lo = fkey(thr), hi = fkey(top); /* mass_from(lo) >= want; the largest such key */
+    while (lo < hi) {
+      uint32_t mid = lo + (hi - lo + 1) / 2;
+      if (mass_from(lg, w, V, keyf(mid)) >= want) lo = mid; else hi = mid - 1;
+    }
+    thr = keyf(lo);
+    sum = weight_sum(lg, V, thr, top, temperature);
+  }
   double r = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * sum, acc = 0.0;
   int32_t last = best;
   for (int32_t i = 0; i < V; i++) {
     if (lg[i] < thr) continue;
-    acc += exp((double)(lg[i] - lg[best]) / temperature);
+    acc += exp((double)(lg[i] - top) / temperature);
     last = i;
     if (acc > r) return i;
   }
@@ -1021,11 +1066,12 @@ static int32_t pick(esdk_moe *m, float temperature, int32_t topn, uint64_t *rng)
 }
 
 esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
-                                    float temperature, int32_t top_k_sample, uint64_t seed, const int32_t *stop,
-                                    int32_t n_stop, int32_t *out, int32_t *n_out) {
+                                    float temperature, int32_t top_k_sample, float top_p, uint64_t seed,
+                                    const int32_t *stop, int32_t n_stop, int32_t *out, int32_t *n_out) {
   if (!m || !n_out || (n_prompt > 0 && !prompt) || (max_new > 0 && !out) || n_prompt < 1 || max_new < 0 ||
       n_stop < 0 || (n_stop > 0 && !stop))
     return m ? fail(m, ESDK_ERR_ARG, "generate needs a prompt of at least one token", 0) : ESDK_ERR_ARG;
+  if (!(top_p > 0.0f && top_p <= 1.0f)) return fail(m, ESDK_ERR_ARG, "top_p must be in (0, 1]", 0);
   *n_out = 0;
   uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
   for (int32_t i = 0; i < n_prompt; i++) {
@@ -1033,7 +1079,7 @@ esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t 
     if (st != ESDK_OK) return st;
   }
   for (int32_t i = 0; i < max_new; i++) {
-    int32_t t = pick(m, temperature, top_k_sample, &rng);
+    int32_t t = pick(m, temperature, top_k_sample, top_p, &rng);
     out[(*n_out)++] = t;
     int stopped = 0;
     for (int32_t k = 0; k < n_stop; k++) stopped |= t == stop[k];
@@ -1047,7 +1093,7 @@ esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t 
 esdk_status esdk_moe_generate(esdk_moe *m, const int32_t *prompt, int32_t n_prompt, int32_t max_new,
                               float temperature, int32_t top_k_sample, uint64_t seed, int32_t stop_token,
                               int32_t *out, int32_t *n_out) {
-  return esdk_moe_generate_until(m, prompt, n_prompt, max_new, temperature, top_k_sample, seed, &stop_token,
+  return esdk_moe_generate_until(m, prompt, n_prompt, max_new, temperature, top_k_sample, 1.0f, seed, &stop_token,
                                  stop_token >= 0, out, n_out);
 }
 
