@@ -73,8 +73,8 @@ def register(app: typer.Typer) -> None:
             if stats:
                 s = res.stats
                 pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-                typer.echo(f"--- {s['tokens']} tokens ({n_prompt} prompt + {len(res.tokens)} new) in "
-                           f"{res.seconds:.2f} s: {s['tokens_per_s']:.2f} tokens/s, mode {mode}"
+                typer.echo(f"--- {n_prompt} prompt + {len(res.tokens)} new tokens: {s['tokens']} decode steps (the last "
+                           f"token is not fed back) in {res.seconds:.2f} s, {s['tokens_per_s']:.2f} tokens/s, mode {mode}"
                            + (f", cache {expert_cache_mb:g} MiB ({gen.cache_slots} experts of "
                               f"{gen.expert_bytes / 1024:.0f} KiB), policy {policy}" if mode == 'stream' else ""), err=True)
                 typer.echo(f"hit rate {pct(s['hit_rate'])} (ready when needed: {s['hits']} hits, {s['late']} late, "
