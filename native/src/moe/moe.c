@@ -233,7 +233,7 @@ static size_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
 #define C(field, bytes) carve(base, &off, (bytes), &p); m->field = p
   C(x, D * f); C(xn, D * f); C(hn, D * f); C(pn, D * f); C(q, QD * f); C(k, KD * f); C(v, KD * f);
   C(ao, QD * f); C(att, S * f); C(g, F * f); C(u, F * f); C(eo, D * f); C(eok, K * D * f); C(todo, K); C(acc, D * f); C(rl, E * f); C(pl, E * f);
-  C(logits, (size_t)c->vocab * f); C(tokw, (size_t)c->vocab * f); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
+  C(logits, (size_t)c->vocab * f); C(tokw, (size_t)c->vocab * sizeof(double)); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
   C(kc, L * S * KD * f); C(vc, L * S * KD * f);
   C(route, L * K * 4); C(route_w, K * f); C(pred, L * E * 4); C(npred, L * 4); C(order, E * 4);
   C(xslot, L * E * 4); C(freq, L * E * f); C(freq_t, L * E * 4); C(verified, L * E); C(is_pred, L * E);
@@ -997,15 +997,8 @@ static float keyf(uint32_t k) {
   return f;
 }
 
-/* sampling weight exp((logit - top) / temperature) of the tokens whose logit is >= thr, summed */
-static double weight_sum(const float *lg, int32_t V, float thr, float top, float temperature) {
-  double s = 0.0;
-  for (int32_t i = 0; i < V; i++) if (lg[i] >= thr) s += exp((double)(lg[i] - top) / temperature);
-  return s;
-}
-
 /* the weight w of the tokens whose logit lg is >= lo, summed in index order */
-static double mass_from(const float *lg, const float *w, int32_t V, float lo) {
+static double mass_from(const float *lg, const double *w, int32_t V, float lo) {
   double s = 0.0;
   for (int32_t i = 0; i < V; i++) if (lg[i] >= lo) s += w[i];
   return s;
@@ -1038,27 +1031,28 @@ static int32_t pick(esdk_moe *m, float temperature, int32_t topn, float top_p, u
       if (cnt == 0) break;
     }
   }
+  /* each token's weight exp((logit - top) / temperature), computed once */
   const float top = lg[best];
-  double sum = weight_sum(lg, V, thr, top, temperature);
+  double *w = m->tokw;
+  for (int32_t i = 0; i < V; i++) w[i] = lg[i] >= thr ? exp((double)(lg[i] - top) / temperature) : 0.0;
+  double sum = mass_from(lg, w, V, thr);
   if (top_p < 1.0f) {
     /* the largest logit L such that the tokens >= L hold top_p of the mass: bisection over the
        floats' order, 32 passes at most (exact: the mass changes only at logit values, so L is one) */
-    float *w = m->tokw;
-    for (int32_t i = 0; i < V; i++) w[i] = lg[i] >= thr ? (float)exp((double)(lg[i] - top) / temperature) : 0.0f;
-    const double want = (double)top_p * mass_from(lg, w, V, thr);
+    const double want = (double)top_p * sum;
     uint32_t lo = fkey(thr), hi = fkey(top); /* mass_from(lo) >= want; the largest such key */
     while (lo < hi) {
       uint32_t mid = lo + (hi - lo + 1) / 2;
       if (mass_from(lg, w, V, keyf(mid)) >= want) lo = mid; else hi = mid - 1;
     }
     thr = keyf(lo);
-    sum = weight_sum(lg, V, thr, top, temperature);
+    sum = mass_from(lg, w, V, thr);
   }
   double r = (double)(rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * sum, acc = 0.0;
   int32_t last = best;
   for (int32_t i = 0; i < V; i++) {
     if (lg[i] < thr) continue;
-    acc += exp((double)(lg[i] - top) / temperature);
+    acc += w[i];
     last = i;
     if (acc > r) return i;
   }

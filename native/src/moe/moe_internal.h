@@ -38,7 +38,8 @@ struct esdk_moe {
   /* arena */
   uint8_t *arena;
   int32_t max_seq, pos, arena_set;
-  float *x, *xn, *hn, *pn, *eok, *q, *k, *v, *ao, *att, *g, *u, *eo, *acc, *rl, *pl, *logits, *tokw, *kc, *vc, *rc, *rs;
+  float *x, *xn, *hn, *pn, *eok, *q, *k, *v, *ao, *att, *g, *u, *eo, *acc, *rl, *pl, *logits, *kc, *vc, *rc, *rs;
+  double *tokw; /* sampling weights, one per vocabulary entry */
   int32_t *route, *pred, *npred, *xslot, *order;
   float *route_w, *freq;
   uint32_t *freq_t;
