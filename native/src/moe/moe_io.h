@@ -13,7 +13,8 @@
 #define MOE_MAX_IO_THREADS 8
 #define MOE_MAX_IO_DEPTH 16
 
-enum { MOE_IO_AUTO = 0, MOE_IO_PREAD = 1, MOE_IO_URING = 2 };
+/* the backend field (bits 16-19) of esdk_moe_io_open's flags; 0 is auto */
+enum { MOE_IO_PREAD = ESDK_MOE_IO_PREAD >> 16, MOE_IO_URING = ESDK_MOE_IO_URING >> 16 };
 
 /* One expert read, from the moment it leaves the queue's front until it completes. The slot
    stays SLOT_LOADING meanwhile, so the decoder neither evicts nor cancels it (cancel_stale and

@@ -42,27 +42,8 @@ double moe_now(void) {
 
 static void set_io_error(esdk_moe *m, esdk_status st, const char *what, int key, int err) {
   if (m->io_failed) return;
-  char *o = m->io_err;
-  size_t n = 0, cap = sizeof m->io_err - 1;
-  const char *parts[4] = {"expert bundle: ", what, " at layer ", NULL};
-  for (int i = 0; parts[i]; i++)
-    for (const char *s = parts[i]; *s && n < cap; s++) o[n++] = *s;
-  int l = key / m->c.n_experts, e = key % m->c.n_experts;
-  char num[32];
-  int k = 0, v = l;
-  do { num[k++] = (char)('0' + v % 10); v /= 10; } while (v && k < 10);
-  while (k && n < cap) o[n++] = num[--k];
-  const char *ex = " expert ";
-  for (const char *s = ex; *s && n < cap; s++) o[n++] = *s;
-  v = e;
-  do { num[k++] = (char)('0' + v % 10); v /= 10; } while (v && k < 10);
-  while (k && n < cap) o[n++] = num[--k];
-  if (err) {
-    const char *es = strerror(err);
-    if (n + 2 < cap) { o[n++] = ':'; o[n++] = ' '; }
-    for (const char *s = es; *s && n < cap; s++) o[n++] = *s;
-  }
-  o[n] = 0;
+  snprintf(m->io_err, sizeof m->io_err, "expert bundle: %s at layer %d expert %d%s%s", what, key / m->c.n_experts,
+           key % m->c.n_experts, err ? ": " : "", err ? strerror(err) : "");
   m->io_status = st;
   m->io_failed = 1;
 }
