@@ -78,6 +78,20 @@ _ARCH = {"mixtral": "mixtral", "qwen2_moe": "qwen_moe", "qwen3_moe": "qwen_moe",
 _DEFAULTS = {"mixtral": (1e6, 1e-5), "olmoe": (1e4, 1e-5), "qwen_moe": (1e4, 1e-6)}
 
 
+def read_json_object(path: Path, required: bool = True) -> dict | None:
+    """A JSON file holding an object (config.json, generation_config.json, ...); None if it is
+    absent and not required. Unreadable or malformed: a one-line error."""
+    if not required and not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EdgeSdkError(f"cannot read {path}: {e}") from None
+    if not isinstance(d, dict):
+        raise EdgeSdkError(f"{path}: not a JSON object")
+    return d
+
+
 def _arch(cfg: dict) -> str:
     mt = str(cfg.get("model_type", "")).lower()
     if mt not in _ARCH:
@@ -190,12 +204,7 @@ class HFModel:
 
     def __init__(self, directory: str | Path, quant: int = 1):
         self.dir = Path(directory)
-        try:
-            self.hf = json.loads((self.dir / "config.json").read_text())
-        except (OSError, ValueError) as e:
-            raise EdgeSdkError(f"cannot read {self.dir / 'config.json'}: {e}") from None
-        if not isinstance(self.hf, dict):
-            raise EdgeSdkError(f"{self.dir / 'config.json'}: not a JSON object")
+        self.hf = read_json_object(self.dir / "config.json")
         self.cfg = config_from_hf(self.hf, quant)
         self.arch = self.cfg.extra["arch"]
         files = _shard_files(self.dir)

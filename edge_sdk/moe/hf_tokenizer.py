@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from ..errors import EdgeSdkError
+from .hf import read_json_object
 
 KIND = "hf-tokenizers"  # MoEConfig.extra["tokenizer"] when the artifact carries tokenizer.json
 ENTRY = "tokenizer"     # its tensor-table entry
@@ -36,18 +37,6 @@ def _first_line(e: Exception) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
-def _json_file(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise EdgeSdkError(f"cannot read {path}: {e}") from None
-    if not isinstance(d, dict):
-        raise EdgeSdkError(f"{path}: not a JSON object")
-    return d
-
-
 def _ids(value, what: str, vocab: int) -> list[int]:
     """An id or a list of ids (None: none), each in [0, vocab)."""
     vals = [] if value is None else value if isinstance(value, list) else [value]
@@ -63,10 +52,10 @@ def special_ids(model_dir: str | Path, vocab: int) -> dict:
     """{"eos_token_id": [...], "bos_token_id": int | None} as transformers' generate would use."""
     d = Path(model_dir)
     src = d / "generation_config.json"
-    cfg = _json_file(src)
+    cfg = read_json_object(src, required=False)
     if cfg is None:
         src = d / "config.json"
-        cfg = _json_file(src) or {}
+        cfg = read_json_object(src, required=False) or {}
     eos = _ids(cfg.get("eos_token_id"), f"{src.name}: eos_token_id", vocab)
     bos = _ids(cfg.get("bos_token_id"), f"{src.name}: bos_token_id", vocab)
     return {"eos_token_id": eos, "bos_token_id": bos[0] if bos else None}
@@ -99,7 +88,7 @@ def read_tokenizer(model_dir: str | Path, vocab: int) -> tuple[bytes | None, dic
             raise EdgeSdkError(f"{path} has {size} tokens, more than the model's vocabulary ({vocab})")
     # tokenizer_config.json's add_bos_token / add_eos_token are not read: for a tokenizer.json
     # tokenizer transformers 5.23 keeps the file's post-processor (tests/test_moe_tokenizer.py)
-    tc = _json_file(d / "tokenizer_config.json") or {}
+    tc = read_json_object(d / "tokenizer_config.json", required=False) or {}
     opts = {k: tc[k] for k in ("clean_up_tokenization_spaces", _BPE_CLEANUP) if isinstance(tc.get(k), bool)}
     return blob, opts
 
