@@ -189,10 +189,11 @@ def cache_slots(frac: float, n: int) -> int:
 def trace_reuse(routes: list[np.ndarray], n_experts: int, fracs=(0.10, 0.25, 0.50)) -> dict:
     """routes: per layer [T, k] expert ids. Fraction of routed-expert uses served without a read
     under Belady's MIN and the runtime's demand LFU (decay 0.95) and LRU, per cache size."""
+    from edge_sdk.moe.partial_reads import trace_steps
     from edge_sdk.moe.trace import belady_hits, lfu, lru
 
-    L, T = len(routes), len(routes[0])
-    steps = [[l * n_experts + int(e) for e in routes[l][t]] for t in range(T) for l in range(L)]
+    L = len(routes)
+    steps = [s.keys for s in trace_steps(routes, n_experts)]
     keys = [k for st in steps for k in st]
     tok_of = [i // L for i in range(len(steps))]
     out = {}
