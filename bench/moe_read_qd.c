@@ -2,8 +2,11 @@
  * threads) versus io_uring with Q reads in flight, whole experts or each expert split into
  * 1 MiB reads, over the same random expert offsets of a bundle. Decides whether the MoE I/O
  * thread needs a deeper queue or split reads (docs/moe.md, "I/O").
+ * With `small`, random reads of 512 B, 4 KiB and 32 KiB instead (offsets aligned to the read
+ * size), one at a time and with 8 and 32 in flight: what partial expert reads would get
+ * (docs/moe.md, "Activation-sparse experts").
  *
- *   gcc -O2 -pthread bench/moe_read_qd.c -o /tmp/moe_read_qd && /tmp/moe_read_qd BUNDLE [MiB]
+ *   gcc -O2 -pthread bench/moe_read_qd.c -o /tmp/moe_read_qd && /tmp/moe_read_qd BUNDLE [MiB] [small]
  *
  * Drop the bundle from the page cache first (O_DIRECT bypasses it anyway). io_uring through
  * raw syscalls (no liburing); if io_uring_setup fails (kernel.io_uring_disabled, seccomp, old
@@ -124,6 +127,32 @@ static double run_uring(int q, size_t chunk) {
   return bw;
 }
 
+/* random reads of each small size at queue depths 1, 8 and 32, sizes and depths interleaved
+ * over 5 rounds; prints MB/s (10^6) and reads per second */
+static int small_reads(off_t size, int mib) {
+  static const size_t sizes[] = {512, 4096, 32768};
+  static const int depths[] = {1, 8, 32};
+  offs = malloc(sizeof *offs * ((size_t)mib << 11));
+  if (!offs) return 1;
+  srand(2);
+  for (int round = 0; round < 5; round++)
+    for (int si = 0; si < 3; si++)
+      for (int di = 0; di < 3; di++) {
+        rec = sizes[si];
+        nreads = (int)(((size_t)mib << 20) / rec / (di ? 1 : 4)); /* a quarter at depth 1: slow */
+        off_t n = (size - (off_t)rec) / (off_t)rec;
+        for (int i = 0; i < nreads; i++)
+          offs[i] = (off_t)(((uint64_t)rand() << 31 ^ (uint64_t)rand()) % (uint64_t)n) * (off_t)rec;
+        double mibs = depths[di] == 1 ? run_pread(1) : run_uring(depths[di], 0);
+        if (mibs < 0) { printf("io_uring unavailable: %s\n", strerror((int)-mibs)); return 1; }
+        double mbs = mibs * (1 << 20) / 1e6;
+        printf("round %d  %6zu B  QD %2d  %8.1f MB/s  %8.0f reads/s\n", round, rec, depths[di], mbs,
+               mbs * 1e6 / (double)rec);
+        fflush(stdout);
+      }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) { fprintf(stderr, "usage: %s BUNDLE [MiB per measurement]\n", argv[0]); return 2; }
   int mib = argc > 2 ? atoi(argv[2]) : 300;
@@ -131,6 +160,7 @@ int main(int argc, char **argv) {
   if (fd < 0) { perror("open O_DIRECT"); return 1; }
   struct stat sb;
   fstat(fd, &sb);
+  if (argc > 3 && !strcmp(argv[3], "small")) return small_reads(sb.st_size, mib);
   nrec = (int)((sb.st_size - 4096 * 4) / rec);
   nreads = (int)((size_t)mib * (1 << 20) / rec);
   offs = malloc(sizeof *offs * nreads);
