@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -37,7 +39,9 @@ def register(app: typer.Typer) -> None:
         top_p: float = typer.Option(1.0, "--top-p", help="sample from the fewest best tokens holding this probability (1 = all)"),
         seed: int = typer.Option(0, help="sampling seed"),
         stats: bool = typer.Option(False, "--stats", help="print tokens/s, hit rate, prediction, MiB/token, stalls"),
-        as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+        as_json: bool = typer.Option(False, "--json", help="machine-readable output (one object at the end)"),
+        no_stream: bool = typer.Option(False, "--no-stream", help="print the text once generation ends instead of "
+                                       "as it is generated"),
     ):
         """Generate text with a mixture-of-experts model, streaming experts from flash."""
         from ..moe.generator import Generator
@@ -64,26 +68,69 @@ def register(app: typer.Typer) -> None:
             n_prompt = len(ids)
             if n_prompt + max_tokens > gen.max_seq:
                 raise EdgeSdkError(f"prompt + max tokens exceed the context ({gen.max_seq})")
-            res = gen.generate(ids, max_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                               stop=None if ignore_eos else "eos")
+            stream = not (as_json or no_stream)
+            res, interrupted = _run(gen, ids, stream, dict(max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+                                                           top_p=top_p, seed=seed, stop=None if ignore_eos else "eos"))
             if as_json:
-                typer.echo(json.dumps({"prompt_tokens": ids, "tokens": res.tokens, "text": res.text, "stats": res.stats},
-                                      indent=2))
-                return
-            typer.echo(res.text if res.text is not None else " ".join(map(str, res.tokens)))
-            if stats:
-                s = res.stats
-                pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-                typer.echo(f"--- {n_prompt} prompt + {len(res.tokens)} new tokens: {s['tokens']} decode steps (the last "
-                           f"token is not fed back) in {res.seconds:.2f} s, {s['tokens_per_s']:.2f} tokens/s, mode {mode}"
-                           + (f", cache {expert_cache_mb:g} MiB ({gen.cache_slots} experts of "
-                              f"{gen.expert_bytes / 1024:.0f} KiB), policy {policy}" if mode == 'stream' else ""), err=True)
-                typer.echo(f"hit rate {pct(s['hit_rate'])} (ready when needed: {s['hits']} hits, {s['late']} late, "
-                           f"{s['misses']} misses of {s['expert_uses']}); reuse {pct(s['reuse_rate'])} (no read this token); "
-                           f"prediction precision {pct(s['precision'])}, recall {pct(s['recall'])}", err=True)
-                typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads"
-                           + (f", {s['io_backend']}" if s.get("io_backend") else "") + f"); stalls {s['stalls']} "
-                           f"totalling {s['stall_s'] * 1000:.1f} ms", err=True)
-                if cache_routing:
-                    typer.echo(f"cache routing {cache_routing:g}: {s['rerouted']} of {s['expert_uses']} routed experts "
-                               f"chosen for being cached instead of the router's own top-k", err=True)
+                typer.echo(json.dumps({"prompt_tokens": ids, "tokens": res.tokens, "text": res.text, "stats": res.stats,
+                                       **({"interrupted": True} if interrupted else {})}, indent=2))
+            else:
+                if not stream:
+                    sys.stdout.write(res.text if res.text is not None else " ".join(map(str, res.tokens)))
+                sys.stdout.write("\n")
+                sys.stdout.flush()
+                if stats:
+                    _print_stats(gen, res, n_prompt, mode, expert_cache_mb, policy, cache_routing)
+            if interrupted:
+                typer.echo("interrupted", err=True)
+                raise SystemExit(130)
+
+
+def _run(gen, ids, stream: bool, kw: dict):
+    """(gen.generate's result, False), the text written to stdout piece by piece when stream; on
+    Ctrl-C, (the tokens generated so far, True), the streamed text completed to their decoding."""
+    toks: list[int] = []
+    printed: list[str] = []
+    has_text = gen.tokenizer_kind() is not None
+
+    def on_text(piece: str) -> None:
+        printed.append(piece)
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    def on_token(t: int) -> None:
+        if stream and not has_text:  # no tokenizer: the ids, as printed without streaming
+            on_text(("" if not toks else " ") + str(t))
+        toks.append(t)
+
+    t0 = time.perf_counter()
+    try:
+        return gen.generate(ids, on_token=on_token, on_text=on_text if stream else None, **kw), False
+    except KeyboardInterrupt:
+        from ..moe.generator import GenerationResult
+
+        dt = time.perf_counter() - t0
+        stops = gen.stop_ids(kw["stop"])
+        text = gen.decode(toks[:-1] if toks and toks[-1] in stops else toks)
+        done = "".join(printed)
+        if stream and text is not None and text.startswith(done):  # a character still incomplete, held back
+            on_text(text[len(done):])
+        return GenerationResult(toks, text, dt, gen.stats(dt)), True
+
+
+def _print_stats(gen, res, n_prompt: int, mode: str, expert_cache_mb, policy: str, cache_routing: float) -> None:
+    s = res.stats
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    typer.echo(f"--- {n_prompt} prompt + {len(res.tokens)} new tokens: {s['tokens']} decode steps (the last "
+               f"token is not fed back) in {res.seconds:.2f} s, {s.get('tokens_per_s', 0.0):.2f} tokens/s, mode {mode}"
+               + (f", cache {expert_cache_mb:g} MiB ({gen.cache_slots} experts of "
+                  f"{gen.expert_bytes / 1024:.0f} KiB), policy {policy}" if mode == 'stream' else ""), err=True)
+    typer.echo(f"hit rate {pct(s['hit_rate'])} (ready when needed: {s['hits']} hits, {s['late']} late, "
+               f"{s['misses']} misses of {s['expert_uses']}); reuse {pct(s['reuse_rate'])} (no read this token); "
+               f"prediction precision {pct(s['precision'])}, recall {pct(s['recall'])}", err=True)
+    typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads"
+               + (f", {s['io_backend']}" if s.get("io_backend") else "") + f"); stalls {s['stalls']} "
+               f"totalling {s['stall_s'] * 1000:.1f} ms", err=True)
+    if cache_routing:
+        typer.echo(f"cache routing {cache_routing:g}: {s['rerouted']} of {s['expert_uses']} routed experts "
+                   f"chosen for being cached instead of the router's own top-k", err=True)

@@ -3,6 +3,7 @@ bundle file into a bounded cache (native runtime, edge_sdk_moe.h)."""
 from __future__ import annotations
 
 import mmap
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,9 @@ import numpy as np
 
 from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
 from .format import config_from_dict, read_entry, read_meta
+from .detokenize import IncrementalDecoder
 from .hf_tokenizer import ENTRY, KIND, HFTokenizer
+from .streaming import TextStream, TokenSink, token_callback
 
 POLICIES = {"lru": 0, "lfu": 1, "lfu-quota": 2}
 KERNELS = {"auto": -1, "scalar": 0, "avx2": 1, "neon": 2}
@@ -169,6 +172,8 @@ class Generator:
         self._tok_blob = read_entry(data, ENTRY) if self.tokenizer == KIND else None
         self._tok_options = extra.get("tokenizer_options") or {}
         self._hf_tok = None
+        self._busy = threading.Lock()
+        self._detok = None
 
     # -- helpers
     def _err(self) -> str:
@@ -246,12 +251,63 @@ class Generator:
             self.n_layers, self.top_k).copy()
 
     def generate(self, prompt, max_tokens: int = 64, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
-                 stop="eos", reset: bool = True, top_p: float = 1.0) -> GenerationResult:
+                 stop="eos", reset: bool = True, top_p: float = 1.0, on_token=None,
+                 on_text=None) -> GenerationResult:
         """prompt: text or token ids. temperature > 0 samples (0: greedy) from the top_k most likely
         tokens (0: all), then from the fewest most likely whose probability reaches top_p (1: off),
         as transformers' top-k and top-p warpers. stop: "eos" (the default: the model's end-of-sequence ids,
         as transformers' generate; none for a model without them), a token id, a list of ids, or
-        None (run to max_tokens). The stop token is the last of `tokens`; `text` leaves it out."""
+        None (run to max_tokens). The stop token is the last of `tokens`; `text` leaves it out.
+
+        on_token(id), called as each new token is generated (the stop token too), returns a true
+        value to stop there (the result then holds the tokens so far). on_text(piece) receives the
+        text as it becomes final: the pieces joined equal `text` (a character split over several
+        tokens comes whole; a model without a tokenizer has no text and never calls it). Both run
+        on the calling thread; an exception raised in either (KeyboardInterrupt too) stops
+        generation and propagates. The tokens are the same with and without them."""
+        ids, stops = self._check_args(prompt, max_tokens, top_p), self.stop_ids(stop)
+        if not (on_token or on_text):
+            return self._generate(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, None)
+        detok = IncrementalDecoder(self.decode, *self._detok_rules()) if on_text and self.tokenizer_kind() else None
+
+        def each(t: int) -> bool:
+            stop_now = bool(on_token(t)) if on_token else False
+            if detok is not None and t not in stops:
+                piece = detok.push(t)
+                if piece:
+                    on_text(piece)
+            return stop_now
+
+        res = self._generate(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each)
+        if detok is not None:
+            piece = detok.finish()
+            if piece:
+                on_text(piece)
+        return res
+
+    def stream(self, prompt, max_tokens: int = 64, **kw) -> TextStream:
+        """An iterator over the text pieces of generate(prompt, max_tokens, **kw) as they are
+        generated; its `result` is the GenerationResult once the iterator is exhausted (or closed:
+        then the tokens generated so far). The arguments are checked here, before it starts."""
+        for k in ("on_token", "on_text"):
+            if k in kw:
+                raise EdgeSdkError(f"stream() makes its own {k}; use generate(..., {k}=...)")
+        self._check_args(prompt, max_tokens, kw.get("top_p", 1.0))
+        return TextStream(lambda **cb: self.generate(prompt, max_tokens, **kw, **cb))
+
+    def tokenizer_kind(self) -> str | None:
+        """"bytes", "hf-tokenizers", or None for a model exported without a tokenizer."""
+        return self.tokenizer if self.tokenizer in ("bytes", KIND) else None
+
+    def _detok_rules(self) -> tuple:
+        """IncrementalDecoder's (cleanup, hold_ids) for this model's decode."""
+        if self.tokenizer != KIND:
+            return False, frozenset()
+        if self._detok is None:
+            self._detok = (self._hf().cleans_up, self._hf().byte_fallback_ids)
+        return self._detok
+
+    def _check_args(self, prompt, max_tokens, top_p):
         ids = self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
         if not ids:
             raise EdgeSdkError("the prompt is empty")
@@ -263,8 +319,22 @@ class Generator:
             raise EdgeSdkError(f"prompt + max_tokens = {len(ids) + max_tokens} exceeds max_seq {self.max_seq}")
         if any(t < 0 or t >= self.vocab for t in ids):
             raise EdgeSdkError(f"token ids must be in [0, {self.vocab})")
-        stops = self.eos_token_ids if isinstance(stop, str) and stop == "eos" else (
+        return ids
+
+    def stop_ids(self, stop) -> list[int]:
+        """The token ids generate(stop=stop) stops at."""
+        return self.eos_token_ids if isinstance(stop, str) and stop == "eos" else (
             [] if stop is None else [int(stop)] if isinstance(stop, (int, np.integer)) else [int(t) for t in stop])
+
+    def _generate(self, ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each) -> GenerationResult:
+        if not self._busy.acquire(blocking=False):
+            raise EdgeSdkError("this Generator is already generating (one generation at a time)")
+        try:
+            return self._generate_locked(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each)
+        finally:
+            self._busy.release()
+
+    def _generate_locked(self, ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each):
         if reset:
             self.reset()
         self.reset_stats()
@@ -273,10 +343,22 @@ class Generator:
         out = ffi.new("int32_t[]", max(max_tokens, 1))
         n = ffi.new("int32_t *")
         st_ids = ffi.new("int32_t[]", stops or [0])
+        sink = TokenSink(each)
+        if each is not None:
+            handle = ffi.new_handle(sink)
+            self._check(self._lib.esdk_moe_set_token_callback(self._m, token_callback(ffi, self._lib), handle))
         t0 = time.perf_counter()
-        st = self._lib.esdk_moe_generate_until(self._m, p, len(ids), int(max_tokens), float(temperature), int(top_k),
-                                               float(top_p), int(seed) & 0xFFFFFFFFFFFFFFFF, st_ids, len(stops), out, n)
+        try:
+            with sink:
+                st = self._lib.esdk_moe_generate_until(self._m, p, len(ids), int(max_tokens), float(temperature),
+                                                       int(top_k), float(top_p), int(seed) & 0xFFFFFFFFFFFFFFFF,
+                                                       st_ids, len(stops), out, n)
+        finally:
+            if each is not None:
+                self._lib.esdk_moe_set_token_callback(self._m, ffi.NULL, ffi.NULL)
         dt = time.perf_counter() - t0
+        if sink.error is not None:
+            raise sink.error
         if st != 0:
             raise RuntimeFailure(f"generation failed: {self._err()}")
         toks = [out[i] for i in range(n[0])]

@@ -116,10 +116,24 @@ class HFTokenizer:
     def encode(self, text: str) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=True).ids)
 
+    @property
+    def byte_fallback_ids(self) -> frozenset:
+        """The <0x00>..<0xFF> tokens of a byte-fallback model (Llama, Mistral), else none."""
+        if not getattr(self.tok.model, "byte_fallback", False):
+            return frozenset()
+        ids = (self.tok.token_to_id(f"<0x{b:02X}>") for b in range(256))
+        return frozenset(i for i in ids if i is not None)
+
+    @property
+    def cleans_up(self) -> bool:
+        """Whether decode applies transformers' clean_up_tokenization."""
+        o = self.options
+        return bool(o.get("clean_up_tokenization_spaces")
+                    and (type(self.tok.model).__name__ != "BPE" or o.get(_BPE_CLEANUP)))
+
     def decode(self, ids) -> str:
         text = self.tok.decode([int(t) for t in ids], skip_special_tokens=False)
-        o = self.options
-        if o.get("clean_up_tokenization_spaces") and (type(self.tok.model).__name__ != "BPE" or o.get(_BPE_CLEANUP)):
+        if self.cleans_up:
             for a, b in _CLEANUP:
                 text = text.replace(a, b)
         return text

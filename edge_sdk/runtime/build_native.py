@@ -36,7 +36,9 @@ def _sources() -> list[str]:
 ffibuilder = FFI()
 ffibuilder.cdef(_cdef_from_header(HEADER.read_text()) + "\n" + _cdef_from_header(PROFILE_HEADER.read_text())
                + "\n" + _cdef_from_header(TRAIN_HEADER.read_text())
-               + "\n" + _cdef_from_header(MOE_HEADER.read_text()))
+               + "\n" + _cdef_from_header(MOE_HEADER.read_text())
+               # the esdk_moe_token_fn that edge_sdk.moe.generator passes to esdk_moe_set_token_callback
+               + '\nextern "Python" int32_t esdk_py_moe_token(void *, int32_t);\n')
 ffibuilder.set_source(
     "edge_sdk.runtime._esdk",
     '#include "edge_sdk.h"\n#include "edge_sdk_profile.h"\n#include "edge_sdk_train.h"\n#include "edge_sdk_moe.h"\n',

@@ -137,6 +137,15 @@ esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t 
                                     float temperature, int32_t top_k_sample, float top_p, uint64_t seed,
                                     const int32_t *stop, int32_t n_stop, int32_t *out, int32_t *n_out);
 
+/* Streaming: fn(user, token) is called by esdk_moe_generate / esdk_moe_generate_until right after
+   each new token is written to out (prompt tokens are not passed), before the token is fed back.
+   A non-zero return stops generation there: the call returns ESDK_OK with the tokens so far in
+   out and *n_out (the last one is the token just passed to fn), exactly as if max_new had been
+   reached. The callback does not change the tokens generated. fn NULL (the default after
+   esdk_moe_load) turns it off. fn runs on the thread that called generate. */
+typedef int32_t (*esdk_moe_token_fn)(void *user, int32_t token);
+esdk_status esdk_moe_set_token_callback(esdk_moe *m, esdk_moe_token_fn fn, void *user);
+
 /* Expert matvec kernels: -1 the fastest this CPU has (the default), 0 the scalar reference,
    1 AVX2 (x86-64), 2 NEON (aarch64); ESDK_ERR_UNSUPPORTED where the build or CPU lacks it.
    Every choice gives the same bits. */

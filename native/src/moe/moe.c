@@ -1077,10 +1077,18 @@ esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t 
     out[(*n_out)++] = t;
     int stopped = 0;
     for (int32_t k = 0; k < n_stop; k++) stopped |= t == stop[k];
+    if (m->on_token && m->on_token(m->on_token_user, t) != 0) stopped = 1;
     if (stopped || i + 1 == max_new || m->pos >= m->max_seq) break;
     esdk_status st = esdk_moe_step(m, t);
     if (st != ESDK_OK) return st;
   }
+  return ESDK_OK;
+}
+
+esdk_status esdk_moe_set_token_callback(esdk_moe *m, esdk_moe_token_fn fn, void *user) {
+  if (!m) return ESDK_ERR_ARG;
+  m->on_token = fn;
+  m->on_token_user = fn ? user : NULL;
   return ESDK_OK;
 }
 

@@ -71,6 +71,8 @@ struct esdk_moe {
   char io_err[256];
   esdk_moe_stats st;
   int32_t io_running;
+  esdk_moe_token_fn on_token; /* esdk_moe_set_token_callback; NULL = off */
+  void *on_token_user;
   /* host I/O state (moe_io.h), opaque here */
   union { uint8_t b[MOE_IO_STORAGE]; uint64_t u; void *p; double d; } io_impl;
 };
