@@ -273,23 +273,27 @@ def _cli(*args, **kw):
                           cwd=ROOT, **kw)
 
 
-def test_cli_stream_equals_no_stream_and_json(byte_model, hf_artifact):
+def test_cli_stream_equals_no_stream_and_json(byte_model, hf_artifact, tmp_path):
     import json
 
-    for art in (byte_model, hf_artifact[0]):
-        base = ["generate", art, "--prompt", "def f(", "--max-tokens", "64", "--ignore-eos", "--temperature", "0.9",
-                "--seed", "3"]
+    from test_moe_hf import export, hf_model, save
+
+    no_tok = export(save(hf_model("qwen2_moe"), tmp_path / "hf"), tmp_path / "ids.esmoe")  # no tokenizer.json
+    for art, prompt in ((byte_model, "--prompt=def f("), (hf_artifact[0], "--prompt=def f("),
+                        (no_tok, "--prompt-ids=1,2,3")):
+        base = ["generate", art, prompt, "--max-tokens", "64", "--ignore-eos", "--temperature", "0.9", "--seed", "3"]
         streamed = _cli(*base, "--stats")
         plain = _cli(*base, "--no-stream")
         js = _cli(*base, "--json")
         assert streamed.returncode == plain.returncode == js.returncode == 0, streamed.stderr
-        text = json.loads(js.stdout)["text"]
+        got = json.loads(js.stdout)
+        text = got["text"] if got["text"] is not None else " ".join(map(str, got["tokens"]))
         assert streamed.stdout == plain.stdout == (text + "\n").encode("utf-8")
         assert b"tokens/s" in streamed.stderr and b"hit rate" in streamed.stderr and not plain.stderr
 
 
 # The CLI in a subprocess, held inside its own generate loop right after it has written its first
-# piece: the piece must reach the reader while the process is still generating. The hold is a read
+# piece (with --json, after the first token; "held" on stderr says when): the piece must reach the reader while the process is still generating. The hold is a read
 # from stdin, so the test decides when the process goes on (or interrupts it): nothing is timed.
 HOLD = r"""
 import sys
@@ -304,10 +308,13 @@ def generate(self, prompt, *a, on_token=None, on_text=None, **kw):
         written.append(piece)
         on_text(piece)
     def token(t):
-        if written and not getattr(generate, "held", False):
+        stop = on_token(t) if on_token else None
+        if (written or not on_text) and not getattr(generate, "held", False):
             generate.held = True
+            sys.stderr.write("held\n")
+            sys.stderr.flush()
             sys.stdin.readline()
-        return on_token(t) if on_token else None
+        return stop
     return real(self, prompt, *a, on_token=token, on_text=text if on_text else None, **kw)
 
 Generator.generate = generate
@@ -350,6 +357,7 @@ def test_cli_ctrl_c_prints_what_it_has(byte_model):
     p = _held(byte_model, "--stats")
     try:
         first = _first_bytes(p)
+        assert p.stderr.readline() == b"held\n"  # inside generate, after its first piece
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=300)
     finally:
@@ -362,3 +370,20 @@ def test_cli_ctrl_c_prints_what_it_has(byte_model):
     err = err.decode()
     assert "Traceback" not in err and "interrupted" in err
     assert "tokens/s" in err and "hit rate" in err  # the statistics of what was generated
+
+
+def test_cli_ctrl_c_with_json(byte_model):
+    import json
+
+    p = _held(byte_model, "--json")
+    try:
+        assert p.stderr.readline() == b"held\n"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=300)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    got = json.loads(out)
+    assert got["interrupted"] is True and 1 <= len(got["tokens"]) < 300
+    assert got["text"] == bytes(got["tokens"]).decode("utf-8", "replace")
+    assert b"Traceback" not in err
