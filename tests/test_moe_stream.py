@@ -266,6 +266,37 @@ def test_hf_model_streamed_text_equals_transformers_decode(hf_artifact, kw):
     assert "".join(pieces) == res.text == at.decode(toks)
 
 
+@pytest.fixture(scope="module")
+def mixtral_artifact(tmp_path_factory):
+    """A tiny random Mixtral with the real Mixtral tokenizer whose lm_head favours the 256
+    byte-fallback tokens (<0x00>..<0xFF>, ids 3..258), so generations hold runs of them."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
+    import real_vocab as rv
+    from test_moe_hf import export, hf_model, save
+
+    d = tmp_path_factory.mktemp("mixtral_stream")
+    rv.mixtral_tokenizer(rv.vocab_file(rv.MISTRAL, d), d / "hf")
+    model = hf_model("mixtral", vocab_size=32000)
+    with torch.no_grad():
+        model.lm_head.weight[3:259] *= 4.0
+    save(model, d / "hf")
+    return export(d / "hf", d / "m.esmoe"), transformers.AutoTokenizer.from_pretrained(d / "hf")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mixtral_generation_with_byte_runs(mixtral_artifact, seed):
+    art, at = mixtral_artifact
+    with Generator(art, mode="resident") as g:
+        plain = g.generate("Hello", 120, temperature=1.0, seed=seed, stop=None)
+        pieces = []
+        res = g.generate("Hello", 120, temperature=1.0, seed=seed, stop=None, on_text=pieces.append)
+    runs = sum(1 for a, b in zip(res.tokens, res.tokens[1:]) if 3 <= a < 259 and 3 <= b < 259)
+    assert runs >= 5  # byte tokens next to each other: the case the hold is for
+    assert res.tokens == plain.tokens
+    assert "".join(pieces) == res.text == at.decode(res.tokens)
+
+
 # -- the CLI
 
 def _cli(*args, **kw):
@@ -293,8 +324,9 @@ def test_cli_stream_equals_no_stream_and_json(byte_model, hf_artifact, tmp_path)
 
 
 # The CLI in a subprocess, held inside its own generate loop right after it has written its first
-# piece (with --json, after the first token; "held" on stderr says when): the piece must reach the reader while the process is still generating. The hold is a read
-# from stdin, so the test decides when the process goes on (or interrupts it): nothing is timed.
+# piece (with --json, after the first token; "held" on stderr says when): the piece must reach the
+# reader while the process is still generating. The hold is a read from stdin, so the test decides
+# when the process goes on (or interrupts it): nothing is timed.
 HOLD = r"""
 import sys
 from edge_sdk.cli.main import main
