@@ -9,7 +9,7 @@ SUDO=""
 if [ -z "${EDGE_SDK_SKIP_APT:-}" ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  # gcc builds the runtime; clang brings libFuzzer for the artifact-loader fuzz target.
+  # gcc builds the runtime; clang brings libFuzzer for the fuzz targets (artifact loader, MoE loaders).
   # openssh-server/-client: the emulated lab's loopback sshd (HIL); chromium: renders report.html in CI.
   $SUDO apt-get install -y -qq --no-install-recommends \
     gcc libc6-dev python3-dev python3-venv clang libclang-rt-14-dev \

@@ -198,8 +198,19 @@ def read_meta(path: str | Path | bytes) -> dict:
     if data[:8] != ART_MAGIC:
         raise EdgeSdkError(f"{'artifact' if is_data else path} is not an edge-sdk MoE artifact")
     meta = read_entry(data, "meta")
-    return json.loads(meta) if meta is not None else {}
+    where = "artifact" if is_data else str(path)
+    try:
+        d = json.loads(meta) if meta is not None else {}
+    except ValueError as e:  # the CRC matches, the contents do not parse (not UTF-8, not JSON)
+        raise EdgeSdkError(f"{where}: the meta entry is not valid JSON ({e})") from None
+    cfg = d.get("config") if isinstance(d, dict) else None
+    if not isinstance(d, dict) or (cfg is not None and not (isinstance(cfg, dict) and isinstance(cfg.get("extra", {}), dict))):
+        raise EdgeSdkError(f"{where}: the meta entry is not a JSON object with a config object")
+    return d
 
 
 def config_from_dict(d: dict) -> MoEConfig:
-    return MoEConfig(**{k: v for k, v in d.items() if k in MoEConfig.__dataclass_fields__})
+    try:
+        return MoEConfig(**{k: v for k, v in d.items() if k in MoEConfig.__dataclass_fields__})
+    except TypeError as e:  # a field missing
+        raise EdgeSdkError(f"incomplete MoE config ({e})") from None

@@ -95,7 +95,10 @@ class Generator:
         self.n_experts = cfg.n_experts
         self.max_seq = int(max_seq)
         n = lib.esdk_moe_arena_size(self._m, self.max_seq)
-        self._arena_raw, self._arena = _aligned(ffi, n, 64)
+        try:
+            self._arena_raw, self._arena = _aligned(ffi, n, 64)
+        except MemoryError:
+            raise EdgeSdkError(f"cannot allocate the {n}-byte arena for max_seq {self.max_seq}") from None
         self._check(lib.esdk_moe_set_arena(self._m, self._arena, n, self.max_seq))
         # bundle header
         try:
@@ -168,7 +171,10 @@ class Generator:
         extra = self.config.extra if self.config else {}
         self.tokenizer = extra.get("tokenizer") or "hf"
         # what transformers' generate stops at by default (generation_config.json / config.json)
-        self.eos_token_ids = [int(t) for t in extra.get("eos_token_id") or []]
+        eos = extra.get("eos_token_id") or []
+        if not (isinstance(eos, list) and all(isinstance(t, int) for t in eos)):
+            raise ArtifactError(f"{self.artifact}: eos_token_id in the meta entry is not a list of token ids")
+        self.eos_token_ids = eos
         self._tok_blob = read_entry(data, ENTRY) if self.tokenizer == KIND else None
         self._tok_options = extra.get("tokenizer_options") or {}
         self._hf_tok = None

@@ -64,7 +64,7 @@ esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size);
 const char *esdk_moe_error(const esdk_moe *m);
 esdk_status esdk_moe_get_config(const esdk_moe *m, esdk_moe_config *cfg);
 
-/* Arena for a context of up to max_seq tokens. */
+/* Arena for a context of up to max_seq tokens; 0 when it would not fit size_t (set_arena refuses). */
 size_t esdk_moe_arena_size(const esdk_moe *m, int32_t max_seq);
 esdk_status esdk_moe_set_arena(esdk_moe *m, void *arena, size_t size, int32_t max_seq);
 

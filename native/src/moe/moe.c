@@ -129,7 +129,8 @@ esdk_status esdk_moe_load(esdk_moe *m, const void *data, size_t size) {
       c->top_k < 1 || c->top_k > c->n_experts || c->d_ff_expert < 1 || c->d_ff_shared < 0 || c->max_seq < 1 ||
       c->expert_quant < 0 || c->expert_quant > 2 || (c->expert_quant == 2 && c->d_ff_expert % 2) ||
       (c->expert_quant == 2 && c->d_model % 2) || !(c->rms_eps > 0) || !(c->rope_theta > 0) ||
-      c->d_model > (1 << 16) || c->vocab > (1 << 22) || c->n_experts > 4096 || c->d_ff_expert > (1 << 20))
+      c->d_model > (1 << 16) || c->vocab > (1 << 22) || c->n_experts > 4096 || c->d_ff_expert > (1 << 20) ||
+      c->n_heads > (1 << 16) || c->head_dim > (1 << 16) || c->d_ff_shared > (1 << 20))
     return fail(m, ESDK_ERR_FORMAT, "artifact: invalid model configuration", 0);
   /* every tensor: in bounds, 16-byte aligned, CRC */
   for (uint32_t i = 0; i < n; i++) {
@@ -216,24 +217,26 @@ esdk_status esdk_moe_get_config(const esdk_moe *m, esdk_moe_config *cfg) {
 uint64_t esdk_moe_expert_bytes(const esdk_moe *m) { return m && m->loaded ? m->stride : 0; }
 
 /* ---------------------------------------------------------------- arena */
-static size_t carve(uint8_t *base, size_t *off, size_t bytes, void **out) {
-  size_t o = (size_t)align_up(*off, 64);
-  if (out) *out = base ? base + o : NULL;
+/* offsets in uint64_t: the sizes are checked to fit size_t (esdk_moe_arena_size) before any
+   pointer is made from them */
+static uint64_t carve(uint8_t *base, uint64_t *off, uint64_t bytes, void **out) {
+  uint64_t o = align_up(*off, 64);
+  if (out) *out = base ? base + (size_t)o : NULL;
   *off = o + bytes;
   return *off;
 }
 
-static size_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
+static uint64_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
   const esdk_moe_config *c = &m->c;
-  size_t off = 0, D = (size_t)c->d_model, hd = (size_t)c->head_dim, E = (size_t)c->n_experts;
-  size_t QD = (size_t)c->n_heads * hd, KD = (size_t)c->n_kv_heads * hd, L = (size_t)c->n_layers, K = (size_t)c->top_k;
-  size_t F = (size_t)(c->d_ff_expert > c->d_ff_shared ? c->d_ff_expert : c->d_ff_shared);
-  size_t S = (size_t)max_seq, f = sizeof(float);
+  uint64_t off = 0, D = (uint64_t)c->d_model, hd = (uint64_t)c->head_dim, E = (uint64_t)c->n_experts;
+  uint64_t QD = (uint64_t)c->n_heads * hd, KD = (uint64_t)c->n_kv_heads * hd, L = (uint64_t)c->n_layers, K = (uint64_t)c->top_k;
+  uint64_t F = (uint64_t)(c->d_ff_expert > c->d_ff_shared ? c->d_ff_expert : c->d_ff_shared);
+  uint64_t S = (uint64_t)max_seq, f = sizeof(float);
   void *p;
 #define C(field, bytes) carve(base, &off, (bytes), &p); m->field = p
   C(x, D * f); C(xn, D * f); C(hn, D * f); C(pn, D * f); C(q, QD * f); C(k, KD * f); C(v, KD * f);
   C(ao, QD * f); C(att, S * f); C(g, F * f); C(u, F * f); C(eo, D * f); C(eok, K * D * f); C(todo, K); C(acc, D * f); C(rl, E * f); C(pl, E * f);
-  C(logits, (size_t)c->vocab * f); C(tokw, (size_t)c->vocab * sizeof(double)); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
+  C(logits, (uint64_t)c->vocab * f); C(tokw, (uint64_t)c->vocab * sizeof(double)); C(rc, hd / 2 * f); C(rs, hd / 2 * f);
   C(kc, L * S * KD * f); C(vc, L * S * KD * f);
   C(route, L * K * 4); C(route_w, K * f); C(pred, L * E * 4); C(npred, L * 4); C(order, E * 4);
   C(xslot, L * E * 4); C(freq, L * E * f); C(freq_t, L * E * 4); C(verified, L * E); C(is_pred, L * E);
@@ -244,17 +247,24 @@ static size_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
 
 size_t esdk_moe_arena_size(const esdk_moe *m, int32_t max_seq) {
   if (!m || !m->loaded || max_seq < 1) return 0;
+  /* the KV cache grows with max_seq; the rest is bounded by the config checks (< 2^40 bytes):
+     0 when the arena would not fit size_t */
+  const uint64_t kv_per_token = 2 * (uint64_t)m->c.n_layers * (uint64_t)m->c.n_kv_heads * (uint64_t)m->c.head_dim * 4;
+  if ((uint64_t)max_seq > (UINT64_MAX / 4) / kv_per_token) return 0;
   esdk_moe tmp;
   memcpy(&tmp.c, &m->c, sizeof m->c);
-  return layout(&tmp, NULL, max_seq) + 64;
+  uint64_t n = layout(&tmp, NULL, max_seq) + 64;
+  return n > SIZE_MAX ? 0 : (size_t)n;
 }
 
 esdk_status esdk_moe_set_arena(esdk_moe *m, void *arena, size_t size, int32_t max_seq) {
   if (!m || !m->loaded) return ESDK_ERR_STATE;
   if (!arena || (uintptr_t)arena % 64 || max_seq < 1) return fail(m, ESDK_ERR_ARG, "arena must be 64-byte aligned, max_seq >= 1", 0);
   if (m->io_running) return fail(m, ESDK_ERR_STATE, "cannot change the arena while the I/O thread runs", 0);
-  if (size < esdk_moe_arena_size(m, max_seq)) return fail(m, ESDK_ERR_ARENA, "arena too small", 0);
-  memset(arena, 0, esdk_moe_arena_size(m, max_seq));
+  const size_t need = esdk_moe_arena_size(m, max_seq);
+  if (!need) return fail(m, ESDK_ERR_ARENA, "arena size overflows: max_seq too large for this model", 0);
+  if (size < need) return fail(m, ESDK_ERR_ARENA, "arena too small", 0);
+  memset(arena, 0, need);
   m->arena = (uint8_t *)arena;
   layout(m, m->arena, max_seq);
   m->max_seq = max_seq;
@@ -300,7 +310,8 @@ esdk_status esdk_moe_set_bundle(esdk_moe *m, const void *header, size_t size, ui
     const uint8_t *e = h + BUNDLE_HDR + i * 16;
     m->xtab[i].offset = rd64(e);
     m->xtab[i].crc = rd32(e + 8);
-    if (m->xtab[i].offset % MOE_PAGE || m->xtab[i].offset < data_off || m->xtab[i].offset + stride > declared)
+    if (m->xtab[i].offset % MOE_PAGE || m->xtab[i].offset < data_off || m->xtab[i].offset > declared ||
+        stride > declared - m->xtab[i].offset) /* not offset + stride > declared: that sum can wrap */
       return fail(m, ESDK_ERR_FORMAT, "expert bundle: expert offset out of bounds", 0);
     m->verified[i] = 0;
     m->xslot[i] = -1;
@@ -541,6 +552,7 @@ static esdk_status in_memory(esdk_moe *m, int32_t key, const uint8_t **out) {
       int l = key / m->c.n_experts, e = key % m->c.n_experts, n = 0;
       const char *pre = "layer ";
       while (*pre) msg[n++] = *pre++;
+      if (l >= 100) msg[n++] = (char)('0' + l / 100);
       if (l >= 10) msg[n++] = (char)('0' + (l / 10) % 10);
       msg[n++] = (char)('0' + l % 10);
       pre = " expert ";
