@@ -20,6 +20,9 @@ def register(app: typer.Typer) -> None:
         prompt: Optional[str] = typer.Option(None, "--prompt", help="prompt text (the model's byte-level tokenizer or "
                                                "the tokenizer.json exported with it)"),
         prompt_ids: Optional[str] = typer.Option(None, "--prompt-ids", help="prompt as token ids: 1,2,3"),
+        chat: bool = typer.Option(False, "--chat", help="--prompt is a user message, put in the model's chat "
+                                  "template (exported from its tokenizer_config.json / chat_template.jinja)"),
+        system: Optional[str] = typer.Option(None, "--system", help="with --chat: a system message before the user's"),
         max_tokens: int = typer.Option(64, "--max-tokens", help="token budget"),
         ignore_eos: bool = typer.Option(False, "--ignore-eos", help="do not stop at the model's end-of-sequence token(s) "
                                         "(generation_config.json / config.json, as transformers' generate)"),
@@ -50,6 +53,10 @@ def register(app: typer.Typer) -> None:
             raise EdgeSdkError("--max-tokens must be >= 0")
         if (prompt is None) == (prompt_ids is None):
             raise EdgeSdkError("give exactly one of --prompt and --prompt-ids")
+        if chat and prompt is None:
+            raise EdgeSdkError("--chat needs --prompt (the user message), not --prompt-ids")
+        if system is not None and not chat:
+            raise EdgeSdkError("--system needs --chat")
         if expert_cache_mb is not None and expert_cache_mb <= 0:
             raise EdgeSdkError("--expert-cache-mb must be > 0")
         if cache_routing and expert_cache_mb is None:
@@ -63,7 +70,10 @@ def register(app: typer.Typer) -> None:
         with Generator(artifact, experts, expert_cache_mb=expert_cache_mb, mode=mode, policy=policy,
                        prefetch=not no_prefetch, direct=not buffered, lookahead=lookahead, speculate=speculate,
                        kernels=kernels, cache_routing=cache_routing, io=io, io_depth=io_depth) as gen:
-            if prompt is not None:
+            if chat:
+                ids = gen.encode_chat(([{"role": "system", "content": system}] if system is not None else [])
+                                      + [{"role": "user", "content": prompt}])
+            elif prompt is not None:
                 ids = gen.encode(prompt)
             n_prompt = len(ids)
             if n_prompt + max_tokens > gen.max_seq:

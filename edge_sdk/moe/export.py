@@ -53,6 +53,7 @@ def export_moe(cfg, dense, experts, out: str | Path, bundle: str | Path | None =
 def export_dir(model_dir: str | Path, out: str | Path, quantize: str = "int8", bundle: str | Path | None = None,
                d_ff_scale: int = 1) -> dict:
     from .hf import HFModel
+    from . import chat_template
     from .hf_tokenizer import ENTRY, KIND, read_tokenizer, special_ids
 
     q = {"none": "int8", "int8": "int8", "int4": "int4", "f32": "f32"}.get(quantize)
@@ -73,8 +74,13 @@ def export_dir(model_dir: str | Path, out: str | Path, quantize: str = "int8", b
     if tok is not None:
         cfg.extra["tokenizer"] = KIND
         cfg.extra["tokenizer_options"] = tok_options
+    blobs = {ENTRY: tok} if tok is not None else {}
+    template, template_tokens = chat_template.read_chat_template(model_dir)
+    if template is not None:
+        cfg.extra["chat_template_tokens"] = template_tokens
+        blobs[chat_template.ENTRY] = template.encode("utf-8")
     cfg.extra.setdefault("source", str(model_dir))
-    return export_moe(cfg, dense, experts, out, bundle, {ENTRY: tok} if tok is not None else None)
+    return export_moe(cfg, dense, experts, out, bundle, blobs or None)
 
 
 def cli_export(model_dir, out, quantize: str, report=None) -> None:

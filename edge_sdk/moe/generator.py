@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ArtifactError, EdgeSdkError, RuntimeFailure
 from .format import config_from_dict, read_entry, read_meta
 from .detokenize import IncrementalDecoder
+from . import chat_template
 from .hf_tokenizer import ENTRY, KIND, HFTokenizer
 from .streaming import TextStream, TokenSink, token_callback
 
@@ -177,6 +178,14 @@ class Generator:
         self.eos_token_ids = eos
         self._tok_blob = read_entry(data, ENTRY) if self.tokenizer == KIND else None
         self._tok_options = extra.get("tokenizer_options") or {}
+        blob = read_entry(data, chat_template.ENTRY)
+        try:
+            self.chat_template = blob.decode("utf-8") if blob is not None else None
+        except UnicodeDecodeError:
+            raise ArtifactError(f"{self.artifact}: the chat_template entry is not UTF-8 text") from None
+        self._chat_tokens = extra.get("chat_template_tokens") or {}
+        if not (isinstance(self._chat_tokens, dict) and all(isinstance(v, str) for v in self._chat_tokens.values())):
+            raise ArtifactError(f"{self.artifact}: chat_template_tokens in the meta entry is not a map of strings")
         self._hf_tok = None
         self._busy = threading.Lock()
         self._detok = None
@@ -231,6 +240,26 @@ class Generator:
             return self._hf().encode(text)
         raise EdgeSdkError("this model has no tokenizer (its directory had no tokenizer.json when it was "
                            "exported); pass token ids (--prompt-ids)")
+
+    def render_chat(self, messages) -> str:
+        """The prompt text of messages ([{"role": ..., "content": ...}, ...]) under the model's chat
+        template, with the assistant's turn opened (add_generation_prompt=True), as transformers'
+        apply_chat_template(messages, add_generation_prompt=True, tokenize=False)."""
+        if self.chat_template is None:
+            raise EdgeSdkError("this model has no chat template (its directory had none when it was exported)")
+        if self.tokenizer != KIND:
+            raise EdgeSdkError("this model has no tokenizer for its chat template (no tokenizer.json at export)")
+        return chat_template.render(self.chat_template, messages, self._chat_tokens)
+
+    def encode_chat(self, messages) -> list[int]:
+        """Token ids of render_chat(messages), encoded without adding the tokenizer's special
+        tokens (the template writes them), as apply_chat_template(..., tokenize=True)."""
+        text = self.render_chat(messages)
+        return self._hf().encode(text, add_special_tokens=False)
+
+    def chat(self, messages, max_tokens: int = 64, **kw) -> GenerationResult:
+        """generate() on the chat-template prompt of messages; the same keyword arguments."""
+        return self.generate(self.encode_chat(messages), max_tokens, **kw)
 
     def decode(self, tokens) -> str | None:
         if self.tokenizer == "bytes":
@@ -291,13 +320,16 @@ class Generator:
                 on_text(piece)
         return res
 
-    def stream(self, prompt, max_tokens: int = 64, **kw) -> TextStream:
+    def stream(self, prompt, max_tokens: int = 64, chat: bool = False, **kw) -> TextStream:
         """An iterator over the text pieces of generate(prompt, max_tokens, **kw) as they are
         generated; its `result` is the GenerationResult once the iterator is exhausted (or closed:
-        then the tokens generated so far). The arguments are checked here, before it starts."""
+        then the tokens generated so far). chat=True: prompt is a list of messages, as chat().
+        The arguments are checked here, before it starts."""
         for k in ("on_token", "on_text"):
             if k in kw:
                 raise EdgeSdkError(f"stream() makes its own {k}; use generate(..., {k}=...)")
+        if chat:
+            prompt = self.encode_chat(prompt)
         self._check_args(prompt, max_tokens, kw.get("top_p", 1.0))
         return TextStream(lambda **cb: self.generate(prompt, max_tokens, **kw, **cb))
 
@@ -314,7 +346,10 @@ class Generator:
         return self._detok
 
     def _check_args(self, prompt, max_tokens, top_p):
-        ids = self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+        try:
+            ids = self.encode(prompt) if isinstance(prompt, str) else [int(t) for t in prompt]
+        except (TypeError, ValueError):
+            raise EdgeSdkError("the prompt must be text or token ids (messages: chat(), or stream(..., chat=True))") from None
         if not ids:
             raise EdgeSdkError("the prompt is empty")
         if max_tokens < 0:

@@ -113,8 +113,8 @@ class HFTokenizer:
         except Exception as e:
             raise EdgeSdkError(f"the artifact's tokenizer cannot be loaded ({_first_line(e)})") from None
 
-    def encode(self, text: str) -> list[int]:
-        return list(self.tok.encode(text, add_special_tokens=True).ids)
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        return list(self.tok.encode(text, add_special_tokens=add_special_tokens).ids)
 
     @property
     def byte_fallback_ids(self) -> frozenset:
