@@ -38,9 +38,10 @@ TEXTS = ["def main(x):\n    return x + 1", "naïve café — 東京 🙂 ünïc�
          "</s> and <s> in the text", "    \n\t"]
 
 
-def train_tokenizer(directory: Path, tokenizer_config: dict | None = None) -> tokenizers.Tokenizer:
-    """A byte-level BPE of exactly VOCAB tokens (<s>, </s>, the 256 bytes, merges) trained on
-    textwrap.py; its post-processor adds <s>."""
+def train_tokenizer(directory: Path, tokenizer_config: dict | None = None,
+                    extra_special: tuple = ()) -> tokenizers.Tokenizer:
+    """A byte-level BPE of exactly VOCAB tokens (<s>, </s>, extra_special, the 256 bytes, merges)
+    trained on textwrap.py; its post-processor adds <s>."""
     from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
     text = Path(sysconfig.get_paths()["stdlib"], "textwrap.py").read_text(encoding="utf-8")
@@ -48,8 +49,8 @@ def train_tokenizer(directory: Path, tokenizer_config: dict | None = None) -> to
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator([text], trainers.BpeTrainer(
-        vocab_size=VOCAB, special_tokens=["<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False))
+        vocab_size=VOCAB, special_tokens=["<s>", "</s>", *extra_special],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     assert tok.get_vocab_size() == VOCAB
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
                                                        special_tokens=[("<s>", tok.token_to_id("<s>"))])
