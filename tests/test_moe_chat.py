@@ -5,7 +5,8 @@ tests/test_moe_tokenizer.py with <|im_start|> / <|im_end|> as extra special toke
 template in tokenizer_config.json or chat_template.jinja. The oracle is
 AutoTokenizer.from_pretrained(dir).apply_chat_template(messages, add_generation_prompt=True) on the
 same directory (the text, and the ids of tokenize=True), and the model's own greedy `generate` on
-those ids for the generated tokens.
+those ids for the generated tokens. test_real_vocabularies does the same for the text and ids
+with the real Mixtral and Qwen tokenizers of tests/real_vocab.py.
 
 The templates below are written here from the published prompt formats (ChatML as Qwen's
 instruct models use it; [INST] ... [/INST] with BOS as Mistral / Mixtral-Instruct use it, with its
@@ -313,3 +314,34 @@ def test_export_and_chat_without_jinja2(base, tmp_path, monkeypatch, capsys):
     monkeypatch.undo()  # the jinja2 module imported before, submodules included
     with Generator(art, mode="resident") as g:
         assert g.encode_chat(MULTI_TURN) == oracle(transformers.AutoTokenizer.from_pretrained(d), MULTI_TURN)[1]
+
+
+@pytest.mark.parametrize("which", ["mixtral", "qwen"])
+def test_real_vocabularies(which, tmp_path):
+    """The real Mixtral and Qwen tokenizers (tests/real_vocab.py) with the template of their
+    format: the export-side readers and the two steps of Generator.encode_chat (render, then
+    encode without special tokens) give apply_chat_template's text and ids (no model needed)."""
+    import real_vocab as rv
+
+    from edge_sdk.moe.chat_template import read_chat_template, render
+    from edge_sdk.moe.hf_tokenizer import HFTokenizer, read_tokenizer
+
+    d = tmp_path / "hf"
+    if which == "mixtral":
+        pytest.importorskip("sentencepiece", reason="test extra: pip install 'edge-sdk[test]'")
+        rv.mixtral_tokenizer(rv.vocab_file(rv.MISTRAL, tmp_path), d)
+        template, vocab, start = MISTRAL, 32000, "<s>"
+    else:
+        rv.qwen_tokenizer(rv.vocab_file(rv.QWEN, tmp_path), d)
+        template, vocab, start = CHATML, 151936, "<|im_start|>"
+    set_json(d / "tokenizer_config.json", chat_template=template)
+    at = transformers.AutoTokenizer.from_pretrained(d)
+    text_template, tokens = read_chat_template(d)
+    tok = HFTokenizer(*read_tokenizer(d, vocab))
+    for messages in MESSAGES.values():
+        text, ids = oracle(at, messages)
+        assert render(text_template, messages, tokens) == text
+        assert tok.encode(text, add_special_tokens=False) == ids
+        assert ids[0] == at.convert_tokens_to_ids(start)  # the template's special token, as one id
+        if which == "mixtral":
+            assert ids.count(ids[0]) == 1  # one BOS
