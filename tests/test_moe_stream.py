@@ -140,6 +140,37 @@ def test_exception_in_callback_propagates_and_generator_stays_usable(byte_model,
         assert g.generate(PROMPT, 60, stop=None, on_text=pieces.append).text == "".join(pieces) == plain.text
 
 
+def test_sigint_while_the_prompt_is_fed(byte_model):
+    """With callbacks, the prompt is fed one step at a time from Python, so a SIGINT that arrives
+    during a long prompt stops there (before any token is generated) instead of at the first
+    generated token. The signal is sent from inside the 3rd prompt step (a wrapper around the
+    library's esdk_moe_step), so nothing depends on timing."""
+    with Generator(byte_model, expert_cache_mb=1.0) as g:
+        prompt = g.encode(PROMPT * 4)
+        plain = g.generate(prompt, 20, stop=None)
+        lib, steps = g._lib, []
+
+        class Lib:  # the real library, its prompt steps counted
+            def __getattr__(self, name):
+                return getattr(lib, name)
+
+            def esdk_moe_step(self, m, t):
+                steps.append(t)
+                if len(steps) == 3:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return lib.esdk_moe_step(m, t)
+
+        g._lib, tokens = Lib(), []
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                g.generate(prompt, 20, stop=None, on_token=tokens.append)
+        finally:
+            g._lib = lib
+        assert steps == prompt[:3] and tokens == []  # stopped inside the prompt
+        assert lib.esdk_moe_position(g._m) in (2, 3)  # the 3rd step ran or not, as Python checks signals
+        assert g.generate(prompt, 20, stop=None, on_token=tokens.append).tokens == plain.tokens == tokens
+
+
 def test_stream_closed_early_and_errors(byte_model):
     with Generator(byte_model, expert_cache_mb=1.0) as g:
         plain = g.generate(PROMPT, 200, stop=None)

@@ -388,12 +388,22 @@ class Generator:
         if each is not None:
             handle = ffi.new_handle(sink)
             self._check(self._lib.esdk_moe_set_token_callback(self._m, token_callback(ffi, self._lib), handle))
+        # with callbacks the prompt is fed here one step at a time, all but its last token (the
+        # same esdk_moe_step calls generate makes), so that Ctrl-C is seen between prompt tokens
+        # and not only at the first generated one; generate then starts from the last token
+        first = len(ids) - 1 if each is not None else 0
         t0 = time.perf_counter()
         try:
             with sink:
-                st = self._lib.esdk_moe_generate_until(self._m, p, len(ids), int(max_tokens), float(temperature),
-                                                       int(top_k), float(top_p), int(seed) & 0xFFFFFFFFFFFFFFFF,
-                                                       st_ids, len(stops), out, n)
+                st = 0
+                for t in ids[:first]:
+                    st = self._lib.esdk_moe_step(self._m, t)
+                    if st != 0:
+                        break
+                if st == 0:
+                    st = self._lib.esdk_moe_generate_until(self._m, p + first, len(ids) - first, int(max_tokens),
+                                                           float(temperature), int(top_k), float(top_p),
+                                                           int(seed) & 0xFFFFFFFFFFFFFFFF, st_ids, len(stops), out, n)
         finally:
             if each is not None:
                 self._lib.esdk_moe_set_token_callback(self._m, ffi.NULL, ffi.NULL)
