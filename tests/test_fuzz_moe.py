@@ -21,6 +21,8 @@ sys.path.insert(0, str(ROOT / "native" / "fuzz"))
 
 import make_corpus_moe as corpus  # noqa: E402
 
+from edge_sdk.moe.format import entry_span  # noqa: E402
+
 FUZZ_SECONDS = int(os.environ.get("EDGE_SDK_FUZZ_SECONDS", "60"))
 
 
@@ -68,16 +70,12 @@ def _head_sizes_wrap(art: bytearray, bundle: bytearray) -> None:
 
 def _meta(art: bytearray, edit) -> None:
     """Replace the meta entry's JSON in place by edit(its text) (at most as long, space padded)."""
-    n = struct.unpack_from("<I", art, 12)[0]
-    for i in range(n):
-        e = corpus.ART_TABLE + 48 * i
-        if art[e:e + 32].rstrip(b"\0") == b"meta":
-            off, nb = struct.unpack_from("<QI", art, e + 32)
-            text = edit(bytes(art[off:off + nb]))
-            assert len(text) <= nb
-            art[off:off + nb] = text.ljust(nb)
-            return
-    raise AssertionError("no meta entry")
+    span = entry_span(art, "meta")
+    assert span is not None, "no meta entry"
+    off, nb = span
+    text = edit(bytes(art[off:off + nb]))
+    assert len(text) <= nb
+    art[off:off + nb] = text.ljust(nb)
 
 
 def _meta_not_json(art: bytearray, bundle: bytearray) -> None:

@@ -30,6 +30,7 @@ from test_moe_hf import ARCHS, _refused, cli, export, hf_model, save  # noqa: E4
 from edge_sdk import Generator  # noqa: E402
 from edge_sdk.cli.main import main  # noqa: E402
 from edge_sdk.errors import ArtifactError, EdgeSdkError  # noqa: E402
+from edge_sdk.moe.format import entry_span  # noqa: E402
 
 VOCAB = 300  # the trained tokenizer's size, and so the models'
 N_NEW = 12
@@ -251,12 +252,10 @@ def test_export_without_tokenizers_package(model_dir, tmp_path, monkeypatch):
 
 
 def _entry(data: bytes, name: str) -> tuple[int, int]:
-    n = int.from_bytes(data[12:16], "little")
-    for i in range(n):
-        e = 24 + 128 + 48 * i
-        if data[e:e + 32].rstrip(b"\0") == name.encode():
-            return int.from_bytes(data[e + 32:e + 40], "little"), int.from_bytes(data[e + 40:e + 44], "little")
-    raise KeyError(name)
+    span = entry_span(data, name)
+    if span is None:
+        raise KeyError(name)
+    return span
 
 
 def test_tampered_tokenizer_refused_by_loader(model_dir, artifact, tmp_path):

@@ -23,6 +23,7 @@ from ..errors import EdgeSdkError
 PAGE = 4096
 ART_MAGIC = b"ESDKMOE\0"
 BUNDLE_MAGIC = b"ESDKMOEX"
+ART_TABLE = 24 + 128  # the artifact's first tensor-table entry (48 bytes each), after header and config
 QUANT = {"f32": 0, "none": 0, "int8": 1, "int4": 2}
 QUANT_NAME = {0: "f32", 1: "int8", 2: "int4"}
 
@@ -136,7 +137,7 @@ def write_artifact(path: str | Path, cfg: MoEConfig, weights: dict, blobs: dict 
     blobs = [np.ascontiguousarray(weights[n], dtype=np.float32).tobytes() for n in names] + [meta, *extra.values()]
     names = names + ["meta", *extra]
     n = len(names)
-    table_end = 24 + 128 + 48 * n
+    table_end = ART_TABLE + 48 * n
     off = _align(table_end, 64)
     entries, offsets = [], []
     for nm, b in zip(names, blobs):
@@ -179,26 +180,31 @@ def write_bundle(path: str | Path, cfg: MoEConfig, experts) -> int:
     return total
 
 
+def entry_span(data: bytes, name: str) -> tuple[int, int] | None:
+    """(offset, size) of the named entry in an artifact's contents, None if it has none."""
+    n = struct.unpack_from("<I", data, 12)[0]
+    for i in range(n):
+        e = ART_TABLE + 48 * i
+        if data[e:e + 32].rstrip(b"\0").decode(errors="replace") == name:
+            return struct.unpack_from("<QI", data, e + 32)
+    return None
+
+
 def read_entry(data: bytes, name: str) -> bytes | None:
     """One entry's bytes from an artifact's contents, None if it has none of that name (Python
     side: Generator reads entries only after the C loader has checked all their bounds and CRCs)."""
-    n = struct.unpack_from("<I", data, 12)[0]
-    for i in range(n):
-        e = 24 + 128 + 48 * i
-        if data[e:e + 32].rstrip(b"\0").decode(errors="replace") == name:
-            off, nb = struct.unpack_from("<QI", data, e + 32)
-            return bytes(data[off:off + nb])
-    return None
+    span = entry_span(data, name)
+    return None if span is None else bytes(data[span[0]:span[0] + span[1]])
 
 
 def read_meta(path: str | Path | bytes) -> dict:
     """Config + metadata from an artifact (its path or its contents)."""
     is_data = isinstance(path, (bytes, bytearray))
     data = path if is_data else Path(path).read_bytes()
-    if data[:8] != ART_MAGIC:
-        raise EdgeSdkError(f"{'artifact' if is_data else path} is not an edge-sdk MoE artifact")
-    meta = read_entry(data, "meta")
     where = "artifact" if is_data else str(path)
+    if data[:8] != ART_MAGIC:
+        raise EdgeSdkError(f"{where} is not an edge-sdk MoE artifact")
+    meta = read_entry(data, "meta")
     try:
         d = json.loads(meta) if meta is not None else {}
     except ValueError as e:  # the CRC matches, the contents do not parse (not UTF-8, not JSON)

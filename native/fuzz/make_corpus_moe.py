@@ -25,9 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from edge_sdk.moe.export import export_moe  # noqa: E402
-from edge_sdk.moe.format import MoEConfig  # noqa: E402
-
-ART_TABLE = 24 + 128  # first tensor-table entry
+from edge_sdk.moe.format import ART_TABLE, MoEConfig  # noqa: E402
 CFG_WORDS = ["n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "vocab", "n_experts", "top_k",
              "d_ff_expert", "d_ff_shared", "pre_router", "norm_topk", "shared_gate", "tie_embeddings", "max_seq",
              "expert_quant", "rope_theta", "rms_eps"]
