@@ -5,6 +5,13 @@ class EdgeSdkError(Exception):
     """Base class for every error meant for the user."""
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-line
+    errors built from a library's multi-line messages."""
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__
+
+
 class ModelError(EdgeSdkError):
     """The input model is malformed or inconsistent."""
 

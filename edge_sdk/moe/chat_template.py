@@ -21,14 +21,14 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from ..errors import EdgeSdkError
+from ..errors import EdgeSdkError, first_line
 from .hf import read_json_object
+from .hf_tokenizer import INSTALL
 
 ENTRY = "chat_template"  # its tensor-table entry
 FILE = "chat_template.jinja"
 # transformers' SPECIAL_TOKENS_ATTRIBUTES: the names apply_chat_template passes to the template
 TOKEN_NAMES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
-INSTALL = "pip install 'edge-sdk[hf]'"
 
 
 def _jinja():
@@ -39,11 +39,6 @@ def _jinja():
     except ImportError:
         raise EdgeSdkError(f"chat templates need the 'jinja2' package: {INSTALL} (or pip install jinja2)") from None
     return jinja2
-
-
-def _one_line(e: Exception) -> str:
-    s = str(e).strip()
-    return s.splitlines()[0] if s else type(e).__name__
 
 
 def _environment():
@@ -109,7 +104,7 @@ def compile_template(text: str, where: str = "the chat template"):
     try:
         return _environment().from_string(text)
     except jinja2.exceptions.TemplateSyntaxError as e:
-        raise EdgeSdkError(f"{where} does not compile (line {e.lineno}: {_one_line(e)})") from None
+        raise EdgeSdkError(f"{where} does not compile (line {e.lineno}: {first_line(e)})") from None
 
 
 def _token_string(value, where: str) -> str | None:
@@ -186,4 +181,4 @@ def render(template: str, messages, tokens: dict | None = None, add_generation_p
         return compiled.render(messages=msgs, tools=None, documents=None,
                                add_generation_prompt=add_generation_prompt, **(tokens or {}))
     except Exception as e:  # raise_exception's TemplateError, or the template failing on these messages
-        raise EdgeSdkError(f"the chat template refused the messages: {_one_line(e)}") from None
+        raise EdgeSdkError(f"the chat template refused the messages: {first_line(e)}") from None

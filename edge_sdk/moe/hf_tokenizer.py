@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import EdgeSdkError
+from ..errors import EdgeSdkError, first_line
 from .hf import read_json_object
 
 KIND = "hf-tokenizers"  # MoEConfig.extra["tokenizer"] when the artifact carries tokenizer.json
@@ -31,10 +31,6 @@ def _tokenizers():
         raise EdgeSdkError("this model's tokenizer needs the 'tokenizers' package: "
                            f"{INSTALL} (or pip install tokenizers)") from None
     return tokenizers
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 def _ids(value, what: str, vocab: int) -> list[int]:
@@ -83,7 +79,7 @@ def read_tokenizer(model_dir: str | Path, vocab: int) -> tuple[bytes | None, dic
         try:
             size = tokenizers.Tokenizer.from_str(blob.decode("utf-8")).get_vocab_size(with_added_tokens=True)
         except Exception as e:  # the Rust parser's errors carry no common type
-            raise EdgeSdkError(f"{path}: not a valid tokenizer ({_first_line(e)})") from None
+            raise EdgeSdkError(f"{path}: not a valid tokenizer ({first_line(e)})") from None
         if size > vocab:
             raise EdgeSdkError(f"{path} has {size} tokens, more than the model's vocabulary ({vocab})")
     # tokenizer_config.json's add_bos_token / add_eos_token are not read: for a tokenizer.json
@@ -111,7 +107,7 @@ class HFTokenizer:
         try:
             self.tok = tk.Tokenizer.from_str(blob.decode("utf-8"))
         except Exception as e:
-            raise EdgeSdkError(f"the artifact's tokenizer cannot be loaded ({_first_line(e)})") from None
+            raise EdgeSdkError(f"the artifact's tokenizer cannot be loaded ({first_line(e)})") from None
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=add_special_tokens).ids)
