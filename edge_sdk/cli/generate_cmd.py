@@ -120,8 +120,7 @@ def _run(gen, ids, stream: bool, kw: dict):
         from ..moe.generator import GenerationResult
 
         dt = time.perf_counter() - t0
-        stops = gen.stop_ids(kw["stop"])
-        text = gen.decode(toks[:-1] if toks and toks[-1] in stops else toks)
+        text = gen.text_of(toks, kw["stop"])
         done = "".join(printed)
         if stream and text is not None and text.startswith(done):  # a character still incomplete, held back
             on_text(text[len(done):])

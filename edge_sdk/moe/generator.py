@@ -362,6 +362,11 @@ class Generator:
             raise EdgeSdkError(f"token ids must be in [0, {self.vocab})")
         return ids
 
+    def text_of(self, tokens, stop="eos") -> str | None:
+        """The text of generated tokens as generate() gives it: a final stop token left out."""
+        stops = self.stop_ids(stop)
+        return self.decode(tokens[:-1] if tokens and tokens[-1] in stops else tokens)
+
     def stop_ids(self, stop) -> list[int]:
         """The token ids generate(stop=stop) stops at."""
         return self.eos_token_ids if isinstance(stop, str) and stop == "eos" else (
@@ -413,8 +418,7 @@ class Generator:
         if st != 0:
             raise RuntimeFailure(f"generation failed: {self._err()}")
         toks = [out[i] for i in range(n[0])]
-        shown = toks[:-1] if toks and toks[-1] in stops else toks
-        return GenerationResult(toks, self.decode(shown), dt, self.stats(dt))
+        return GenerationResult(toks, self.text_of(toks, stops), dt, self.stats(dt))
 
     def reset_stats(self) -> None:
         """Start counting the statistics (stats()) afresh; generate() does this itself."""
