@@ -48,6 +48,16 @@ def test_help_on_every_command(cmd):
     assert "Usage" in p.stdout
 
 
+@pytest.mark.parametrize("args", [("generate", "m.esmoe", "--no-such-option"), ("export",), ("run", "m.esm", "--threads", "x")])
+def test_usage_errors_are_one_line(args):
+    """An unknown option, a missing argument or a bad value: click's usage error, on one line with
+    exit code 2, never an internal error (typer >= 0.16 raises its own copy of click's exceptions)."""
+    p = cli(*args)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    lines = [l for l in p.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "internal error" not in p.stderr, p.stderr
+
+
 def test_export_prints_layer_table(exported):
     src, out, d, p = exported
     assert out.exists()

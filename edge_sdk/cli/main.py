@@ -214,11 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug in edge-sdk: still one line, with a way to get the details
         if os.environ.get("EDGE_SDK_DEBUG"):
             raise
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            return 1
+        # a usage error (unknown option, bad value): click's, or the copy of click that newer typer ships
+        if any(c.__name__ == "ClickException" for c in type(e).__mro__):
+            typer.echo(f"error: {e.format_message()} (see --help)", err=True)
+            return int(getattr(e, "exit_code", 1) or 1)
         msg = str(e).splitlines()[0] if str(e) else ""
         typer.echo(f"internal error: {type(e).__name__}: {msg} (set EDGE_SDK_DEBUG=1 for a traceback)", err=True)
         return 2
