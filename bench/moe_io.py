@@ -86,6 +86,9 @@ def worker(spec: dict) -> None:
     prompt = spec["prompt"]
     r = g.generate(prompt, spec["tokens"])
     out = dict(r.stats)
+    for part in ("prefill", "decode"):  # the prompt's blocks and the generated tokens apart
+        for k in ("tokens_per_s", "hit_rate", "mib_per_token"):
+            out[f"{part}_{k}"] = out[part].get(k)
     out["text"] = r.text
     out["tokens_list"] = r.tokens
     print("RESULT " + json.dumps(out))
@@ -124,11 +127,12 @@ def median_run(name: str, rs: list) -> dict:
     ok = [r for r in rs if "error" not in r]
     if not ok:
         return dict(rs[0], name=name)
-    ok.sort(key=lambda r: r["tokens_per_s"])
+    ok.sort(key=lambda r: r.get("decode_tokens_per_s") or 0.0)
     out = dict(ok[(len(ok) - 1) // 2], name=name)
-    out["tokens_per_s"] = float(sorted(r["tokens_per_s"] for r in ok)[len(ok) // 2] if len(ok) % 2 else
-                                sum(r["tokens_per_s"] for r in ok[len(ok) // 2 - 1:len(ok) // 2 + 1]) / 2)
-    out["samples_tokens_per_s"] = [r["tokens_per_s"] for r in rs if "error" not in r]
+    for k in ("tokens_per_s", "decode_tokens_per_s", "prefill_tokens_per_s"):  # each its own median
+        v = sorted(r.get(k) or 0.0 for r in ok)
+        out[k] = float(v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2)
+        out["samples_" + k] = [r.get(k) or 0.0 for r in ok]
     out["same_tokens_all"] = len({tuple(r.get("tokens_list") or ()) for r in ok}) == 1
     return out
 
@@ -258,8 +262,9 @@ def main(argv=None) -> int:
             limit = int(frac * spec.get("total", total)) + OVERHEAD_MB * 2**20 if frac else None
             r = run_one(dict(base, **spec), limit)
             samples[name].append(r)
-            print(rep, name, {k: r.get(k) for k in ("tokens_per_s", "hit_rate", "reuse_rate", "precision", "recall",
-                                                     "mib_per_token", "stall_s", "error", "peak_bytes")}, flush=True)
+            print(rep, name, {k: r.get(k) for k in ("decode_tokens_per_s", "decode_hit_rate", "decode_mib_per_token",
+                                                     "prefill_tokens_per_s", "prefill_mib_per_token", "precision",
+                                                     "recall", "stall_s", "error", "peak_bytes")}, flush=True)
     runs = [median_run(name, samples[name]) for name, _, _ in plan]
     runs[0]["belady"] = belady_bounds(art, prompt, a.tokens, [int(f * total) for f in (0.10, 0.25, 0.50)])
     by = {r["name"]: r for r in runs}
@@ -283,9 +288,12 @@ def main(argv=None) -> int:
 def write_doc(out: dict) -> None:
     runs = out["runs"]
     by = {r["name"]: r for r in runs}
-    tps = lambda name: (by.get(name) or {}).get("tokens_per_s")  # noqa: E731
+    # acceptance figures are decoding's (generated tokens); the prompt's prefill is its own column
+    tps = lambda name: (by.get(name) or {}).get("decode_tokens_per_s")  # noqa: E731
+    pps = lambda name: (by.get(name) or {}).get("prefill_tokens_per_s")  # noqa: E731
     ref, sref, ref4 = tps("all resident"), tps("scalar kernels: all resident"), tps("int4: all resident")
-    reps = len(runs[0].get("samples_tokens_per_s") or [1])
+    pref = {n: pps(n) for n in ("all resident", "scalar kernels: all resident", "int4: all resident")}
+    reps = len(runs[0].get("samples_decode_tokens_per_s") or [1])
     tr = out.get("training") or {}
     argv = [x for i, x in enumerate(tr.get("argv") or []) if "--out" not in (x, tr["argv"][i - 1] if i else "")]
     trained = (f"Trained with `python bench/moe_train.py {' '.join(argv)}` ({tr['steps']} steps; held-out "
@@ -300,8 +308,15 @@ def write_doc(out: dict) -> None:
              f"the trained model's), int8: {out['expert_bytes_total'] / 2**30:.2f} GiB of experts, "
              f"{out['expert_record'] / 2**20:.1f} MiB each, {out['experts_per_token']} routed experts per token. "
              + int4 + "Sized to finish in minutes on this 2-core machine, not a 4B-class bundle of several GB. " + trained +
-             f"Greedy, {runs[0].get('tokens', '?')} steps per run; each contender runs {reps} times, passes interleaved; "
-             "tokens/s is the median, the other columns come from the median run. Capped runs live in a cgroup-v1 "
+             f"Greedy, {runs[0]['prefill']['tokens'] if runs[0].get('prefill') else '?'} prompt tokens (fed by "
+             f"prefill: layer by layer in blocks of 64, each expert read once per block) and "
+             f"{runs[0]['decode']['tokens'] if runs[0].get('decode') else '?'} generated tokens fed back (decode) per run; "
+             f"each contender runs {reps} times, passes interleaved; "
+             "tokens/s are medians (decode: generated tokens per second of decoding, the acceptance figure; prefill: "
+             "prompt tokens per second of prefill), the other columns come from the median decode run and, except "
+             "the prefill columns and stall s (the whole run), count decoding only. The all-resident run checks each "
+             "expert's CRC at its first use, which falls in its prefill; streamed runs check it on the I/O thread. "
+             "Capped runs live in a cgroup-v1 "
              f"memory limit of cache + {OVERHEAD_MB} MiB (page cache counted); the bundle is dropped from the page cache "
              f"before each run; streaming reads use {(by.get('stream 25%') or {}).get('io_backend') or 'pread, O_DIRECT'} "
              "unless the row says otherwise (one I/O thread); the "
@@ -312,47 +327,54 @@ def write_doc(out: dict) -> None:
              "are asked for before its attention); \"+ prediction\" rows also guess the next layer(s) from the "
              "current hidden state. Hit = a routed expert ready when its kernel needs it (no wait); reuse = used "
              "without a read in this token (cache effect only).", "",
-             "| run | tokens/s | runs | vs resident | hit rate | reuse | precision | recall | MiB read/token | stall s | same tokens |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| run | decode tokens/s | runs | vs resident | hit rate | reuse | precision | recall | MiB read/token | "
+             "prefill tokens/s | vs resident | prefill MiB/token | stall s | same tokens |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     f = lambda v, p=1: "-" if v is None else f"{100 * v:.{p}f}%"  # noqa: E731
     for r in runs:
         if "error" in r:
-            lines.append(f"| {r['name']} | error: {r['error']} | | | | | | | | | |")
+            lines.append(f"| {r['name']} | error: {r['error']} | | | | | | | | | | | | |")
             continue
-        t = r.get("tokens_per_s") or 0
-        base = sref if r["name"].startswith("scalar") else ref4 if r["name"].startswith("int4") else ref
+        t, pt = r.get("decode_tokens_per_s") or 0, r.get("prefill_tokens_per_s") or 0
+        kind = "scalar kernels: all resident" if r["name"].startswith("scalar") else \
+            "int4: all resident" if r["name"].startswith("int4") else "all resident"
+        base, pbase = tps(kind), pref[kind]
         same = r["same_tokens"] and r.get("same_tokens_all", True)
-        runs_s = " / ".join(f"{v:.1f}" for v in r.get("samples_tokens_per_s") or [t])
+        runs_s = " / ".join(f"{v:.1f}" for v in r.get("samples_decode_tokens_per_s") or [t])
         blind = "mmap" in r["name"]  # page faults are invisible to the runtime
-        hit, reuse = ("n/a", "n/a") if blind else (f(r["hit_rate"]), f(r.get("reuse_rate")))
+        hit, reuse = ("n/a", "n/a") if blind else (f(r.get("decode_hit_rate")), f((r.get("decode") or {}).get("reuse_rate")))
         lines.append(f"| {r['name']} | {t:.2f} | {runs_s} | {f(t / base if base else None, 0)} | {hit} | "
-                     f"{reuse} | {f(r['precision'])} | {f(r['recall'])} | {r['mib_per_token']:.1f} | "
+                     f"{reuse} | {f(r['precision'])} | {f(r['recall'])} | {r.get('decode_mib_per_token') or 0:.1f} | "
+                     f"{pt:.1f} | {f(pt / pbase if pbase else None, 0)} | {r.get('prefill_mib_per_token') or 0:.1f} | "
                      f"{r['stall_s']:.2f} | {'yes' if same else 'NO'} |")
     s25, mm = by.get("stream 25%", {}), tps("mmap baseline, 25% cap")
-    if ref and mm and s25.get("tokens_per_s"):
-        t = s25["tokens_per_s"]
-        lines += ["", f"At 25% (AVX2): {100 * t / ref:.0f}% of the all-resident tokens/s (target >= 70%), "
-                      f"{t / mm:.1f}x the mmap baseline (target >= 3x), hit rate {f(s25['hit_rate'])} (target >= 80%); "
-                      f"reads ran at {t * s25['mib_per_token']:.0f} MiB/s."]
+    if ref and mm and s25.get("decode_tokens_per_s"):
+        t = s25["decode_tokens_per_s"]
+        lines += ["", f"At 25% (AVX2), decoding: {100 * t / ref:.0f}% of the all-resident tokens/s (target >= 70%), "
+                      f"{t / mm:.1f}x the mmap baseline (target >= 3x), hit rate {f(s25['decode_hit_rate'])} (target >= 80%); "
+                      f"reads ran at {t * s25['decode_mib_per_token']:.0f} MiB/s. The prompt's prefill: "
+                      f"{s25['prefill_tokens_per_s']:.1f} tokens/s, {f(s25['prefill_tokens_per_s'] / pref['all resident'], 0)} "
+                      f"of all-resident's, {s25['prefill_tokens_per_s'] / pps('mmap baseline, 25% cap'):.1f}x the mmap baseline's."]
         ss, sm = by.get("scalar kernels: stream 25%", {}), tps("scalar kernels: mmap baseline, 25% cap")
-        if sref and sm and ss.get("tokens_per_s"):
-            lines += [f"At 25% (scalar kernels, compute-bound): {100 * ss['tokens_per_s'] / sref:.0f}% of all-resident, "
-                      f"{ss['tokens_per_s'] / sm:.1f}x mmap, hit rate {f(ss['hit_rate'])}."]
+        if sref and sm and ss.get("decode_tokens_per_s"):
+            lines += [f"At 25% (scalar kernels, compute-bound), decoding: {100 * ss['decode_tokens_per_s'] / sref:.0f}% of "
+                      f"all-resident, {ss['decode_tokens_per_s'] / sm:.1f}x mmap, hit rate {f(ss['decode_hit_rate'])}."]
     for name, r in by.items():
-        if "cache routing" in name and r.get("tokens_per_s"):
+        if "cache routing" in name and r.get("decode_tokens_per_s"):
             b4 = name.startswith("int4")
             base, mmb = (ref4, tps("int4: mmap baseline, 25% cap")) if b4 else (ref, mm)
             if base and mmb:
-                lines += [f"{name.replace(' (not exact)', '')}: {100 * r['tokens_per_s'] / base:.0f}% of the "
-                          f"{'int4 ' if b4 else ''}all-resident tokens/s, {r['tokens_per_s'] / mmb:.1f}x "
-                          f"{'its' if b4 else 'the'} mmap baseline, hit rate {f(r['hit_rate'])}, reuse "
-                          f"{f(r.get('reuse_rate'))} - with routing changed toward cached experts, so not the exact "
-                          "model's tokens (quality cost: docs/moe.md, \"Cache routing\")."]
+                lines += [f"{name.replace(' (not exact)', '')}, decoding: {100 * r['decode_tokens_per_s'] / base:.0f}% of "
+                          f"the {'int4 ' if b4 else ''}all-resident tokens/s, {r['decode_tokens_per_s'] / mmb:.1f}x "
+                          f"{'its' if b4 else 'the'} mmap baseline, hit rate {f(r['decode_hit_rate'])} - with routing "
+                          "changed toward cached experts, so not the exact model's tokens (quality cost: docs/moe.md, "
+                          "\"Cache routing\"; the prompt is fed token by token there)."]
     s4, mm4 = by.get("int4: stream 25%", {}), tps("int4: mmap baseline, 25% cap")
-    if ref4 and mm4 and s4.get("tokens_per_s"):
-        t = s4["tokens_per_s"]
-        lines += [f"At 25% (int4 rows, AVX2): {100 * t / ref4:.0f}% of the int4 all-resident tokens/s, {t / mm4:.1f}x its mmap "
-                  f"baseline, hit rate {f(s4['hit_rate'])}; reads ran at {t * s4['mib_per_token']:.0f} MiB/s."]
+    if ref4 and mm4 and s4.get("decode_tokens_per_s"):
+        t = s4["decode_tokens_per_s"]
+        lines += [f"At 25% (int4 rows, AVX2), decoding: {100 * t / ref4:.0f}% of the int4 all-resident tokens/s, "
+                  f"{t / mm4:.1f}x its mmap baseline, hit rate {f(s4['decode_hit_rate'])}; reads ran at "
+                  f"{t * s4['decode_mib_per_token']:.0f} MiB/s."]
     for name, what in (("all resident", ""), ("int4: all resident", " (int4 routing)")):
         bel = (by.get(name) or {}).get("belady")
         if bel:

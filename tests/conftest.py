@@ -1,4 +1,4 @@
-"""Shared fixtures: zoo models built once per test session."""
+"""Shared fixtures: zoo models and tiny MoE models built once per test session."""
 from pathlib import Path
 
 import numpy as np
@@ -39,3 +39,34 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     a = np.asarray(a, np.float64).ravel()
     b = np.asarray(b, np.float64).ravel()
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.fixture(scope="session")
+def moe_tiny(tmp_path_factory) -> dict:
+    """name -> MoE artifact path (bundle beside it), tiny random models: int8 / int4 / f32,
+    pre-attention router, gated shared expert."""
+    from edge_sdk.moe.export import export_dir
+    from models.moe_lm import build
+
+    d = tmp_path_factory.mktemp("moe")
+    out = {}
+    for name, kw, q in [("plain", {}, "int8"), ("pre", {"pre_router": True}, "int8"),
+                        ("shared", {"d_ff_shared": 32, "shared_gate": True}, "f32"), ("q4", {}, "int4"),
+                        ("f32", {}, "f32")]:
+        src = build(d / f"{name}_hf", seed=3, **kw)
+        export_dir(src, d / f"{name}.esmoe", quantize=q)
+        out[name] = d / f"{name}.esmoe"
+    return out
+
+
+@pytest.fixture(scope="session")
+def moe_uring(moe_tiny):
+    """None where io_uring works here, else why not (seccomp, kernel.io_uring_disabled, ...)."""
+    from edge_sdk import Generator
+    from edge_sdk.errors import EdgeSdkError
+
+    try:
+        Generator(moe_tiny["plain"], expert_cache_mb=1.0, io="io_uring").close()
+        return None
+    except EdgeSdkError as e:
+        return str(e)

@@ -31,27 +31,14 @@ READERS = [("pread", None), ("io_uring", 1), ("io_uring", 4)]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(moe_tiny):
     """name -> artifact path, for a few model variants (int8 / int4 / f32, pre-router, shared)."""
-    d = tmp_path_factory.mktemp("moe")
-    out = {}
-    for name, kw, q in [("plain", {}, "int8"), ("pre", {"pre_router": True}, "int8"),
-                        ("shared", {"d_ff_shared": 32, "shared_gate": True}, "f32"), ("q4", {}, "int4"),
-                        ("f32", {}, "f32")]:
-        src = build(d / f"{name}_hf", seed=3, **kw)
-        export_dir(src, d / f"{name}.esmoe", quantize=q)
-        out[name] = d / f"{name}.esmoe"
-    return out
+    return moe_tiny
 
 
 @pytest.fixture(scope="module")
-def uring(tiny):
-    """None where io_uring works here, else why not (seccomp, kernel.io_uring_disabled, ...)."""
-    try:
-        Generator(tiny["plain"], expert_cache_mb=1.0, io="io_uring").close()
-        return None
-    except EdgeSdkError as e:
-        return str(e)
+def uring(moe_uring):
+    return moe_uring
 
 
 def _reader(uring, io, depth=None) -> dict:
@@ -127,8 +114,8 @@ def test_bit_exact_at_every_cache_size_and_prediction_setting(tiny, uring, name,
 @pytest.mark.parametrize("prefetch", [True, False])
 @pytest.mark.parametrize("policy", ["lru", "lfu", "lfu-quota"])
 def test_reuse_accounting_against_belady(tiny, policy, prefetch):
-    """Without guesses (pre-attention router, lookahead 0) every read is for an expert the token
-    uses, so reads = uses - reused exactly, reuse cannot beat Belady's clairvoyant MIN over
+    """Prompt fed token by token (prefill=False). Without guesses (pre-attention router,
+    lookahead 0) every read is for an expert the token uses, so reads = uses - reused exactly, reuse cannot beat Belady's clairvoyant MIN over
     the routing trace of the all-resident run, and it is exactly the offline replay of the same
     policy (edge_sdk/moe/policies.py) over that trace."""
     ref = Generator(tiny["pre"], mode="resident")
@@ -142,7 +129,7 @@ def test_reuse_accounting_against_belady(tiny, policy, prefetch):
     for slots in (ref.top_k + 1, ref.n_layers * ref.n_experts // 3, ref.n_layers * ref.n_experts // 2):
         with Generator(tiny["pre"], expert_cache_mb=(slots + 0.5) * per, policy=policy, lookahead=0,
                        prefetch=prefetch) as g:
-            r = g.generate(PROMPT, 20)
+            r = g.generate(PROMPT, 20, prefill=False)  # token by token, as the trace
         st = r.stats
         assert r.tokens == toks and st["expert_uses"] == len(keys)
         assert st["reads"] == st["expert_uses"] - st["reused"], (slots, st)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from edge_sdk import Generator  # noqa: E402
+from edge_sdk.moe.generator import PREFILL_BLOCK  # noqa: E402
 from edge_sdk.errors import EdgeSdkError  # noqa: E402
 from edge_sdk.moe.detokenize import IncrementalDecoder  # noqa: E402
 from edge_sdk.moe.export import export_dir  # noqa: E402
@@ -140,35 +141,39 @@ def test_exception_in_callback_propagates_and_generator_stays_usable(byte_model,
         assert g.generate(PROMPT, 60, stop=None, on_text=pieces.append).text == "".join(pieces) == plain.text
 
 
-def test_sigint_while_the_prompt_is_fed(byte_model):
-    """With callbacks, the prompt is fed one step at a time from Python, so a SIGINT that arrives
-    during a long prompt stops there (before any token is generated) instead of at the first
-    generated token. The signal is sent from inside the 3rd prompt step (a wrapper around the
-    library's esdk_moe_step), so nothing depends on timing."""
+@pytest.mark.parametrize("prefill", [True, False])
+def test_sigint_while_the_prompt_is_fed(byte_model, prefill):
+    """With callbacks, the prompt is fed from Python in blocks (esdk_moe_prefill, PREFILL_BLOCK
+    tokens; prefill=False: one token per call), so a SIGINT that arrives during a long prompt
+    stops there (before any token is generated) instead of at the first generated token. The
+    signal is sent from inside the 3rd call (a wrapper around the library's esdk_moe_prefill), so
+    nothing depends on timing."""
+    chunk = PREFILL_BLOCK if prefill else 1
     with Generator(byte_model, expert_cache_mb=1.0) as g:
-        prompt = g.encode(PROMPT * 4)
+        prompt = g.encode(PROMPT * 40)[:4 * PREFILL_BLOCK]
         plain = g.generate(prompt, 20, stop=None)
-        lib, steps = g._lib, []
+        lib, calls = g._lib, []
 
-        class Lib:  # the real library, its prompt steps counted
+        class Lib:  # the real library, its prompt calls counted
             def __getattr__(self, name):
                 return getattr(lib, name)
 
-            def esdk_moe_step(self, m, t):
-                steps.append(t)
-                if len(steps) == 3:
+            def esdk_moe_prefill(self, m, p, n):
+                calls.append([p[i] for i in range(n)])
+                if len(calls) == 3:
                     os.kill(os.getpid(), signal.SIGINT)
-                return lib.esdk_moe_step(m, t)
+                return lib.esdk_moe_prefill(m, p, n)
 
         g._lib, tokens = Lib(), []
         try:
             with pytest.raises(KeyboardInterrupt):
-                g.generate(prompt, 20, stop=None, on_token=tokens.append)
+                g.generate(prompt, 20, stop=None, on_token=tokens.append, prefill=prefill)
         finally:
             g._lib = lib
-        assert steps == prompt[:3] and tokens == []  # stopped inside the prompt
-        assert lib.esdk_moe_position(g._m) in (2, 3)  # the 3rd step ran or not, as Python checks signals
-        assert g.generate(prompt, 20, stop=None, on_token=tokens.append).tokens == plain.tokens == tokens
+        assert sum(calls, []) == prompt[:3 * chunk] and tokens == []  # stopped inside the prompt
+        # the 3rd call ran or not, as Python checks signals
+        assert lib.esdk_moe_position(g._m) in (2 * chunk, 3 * chunk)
+        assert g.generate(prompt, 20, stop=None, on_token=tokens.append, prefill=prefill).tokens == plain.tokens == tokens
 
 
 def test_stream_closed_early_and_errors(byte_model):

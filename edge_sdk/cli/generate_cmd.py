@@ -130,7 +130,7 @@ def _run(gen, ids, stream: bool, kw: dict):
 def _print_stats(gen, res, n_prompt: int, mode: str, expert_cache_mb, policy: str, cache_routing: float) -> None:
     s = res.stats
     pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    typer.echo(f"--- {n_prompt} prompt + {len(res.tokens)} new tokens: {s['tokens']} decode steps (the last "
+    typer.echo(f"--- {n_prompt} prompt + {len(res.tokens)} new tokens: {s['tokens']} positions computed (the last "
                f"token is not fed back) in {res.seconds:.2f} s, {s.get('tokens_per_s', 0.0):.2f} tokens/s, mode {mode}"
                + (f", cache {expert_cache_mb:g} MiB ({gen.cache_slots} experts of "
                   f"{gen.expert_bytes / 1024:.0f} KiB), policy {policy}" if mode == 'stream' else ""), err=True)
@@ -140,6 +140,11 @@ def _print_stats(gen, res, n_prompt: int, mode: str, expert_cache_mb, policy: st
     typer.echo(f"read {s['mib_per_token']:.2f} MiB/token ({s['reads']} reads"
                + (f", {s['io_backend']}" if s.get("io_backend") else "") + f"); stalls {s['stalls']} "
                f"totalling {s['stall_s'] * 1000:.1f} ms", err=True)
+    for name, part in (("prompt (prefill)", s["prefill"]), ("generation (decode)", s["decode"])):
+        tps = part.get("tokens_per_s")
+        typer.echo(f"{name}: {part['tokens']} tokens in {part.get('seconds', 0.0):.2f} s"
+                   + (f", {tps:.2f} tokens/s" if tps else "") + f", hit rate {pct(part['hit_rate'])}, "
+                   f"read {part['mib_per_token']:.2f} MiB/token ({part['reads']} reads)", err=True)
     if cache_routing:
         typer.echo(f"cache routing {cache_routing:g}: {s['rerouted']} of {s['expert_uses']} routed experts "
                    f"chosen for being cached instead of the router's own top-k", err=True)

@@ -20,6 +20,7 @@ from .streaming import TextStream, TokenSink, token_callback
 POLICIES = {"lru": 0, "lfu": 1, "lfu-quota": 2}
 KERNELS = {"auto": -1, "scalar": 0, "avx2": 1, "neon": 2}
 IO_BACKENDS = {"auto": 0, "pread": 1, "io_uring": 2}  # esdk_moe_io_open flags, bits 16-19
+PREFILL_BLOCK = 64  # tokens per prefill block: MOE_PREFILL_BLOCK in native/src/moe/moe_internal.h
 
 
 def _lib():
@@ -276,6 +277,19 @@ class Generator:
         self._check(self._lib.esdk_moe_step(self._m, int(token)))
         return self.logits()
 
+    def prefill(self, tokens) -> np.ndarray:
+        """Feed several tokens at once (esdk_moe_prefill: layer by layer over blocks of 64, each
+        routed expert read and computed once per block); the same bits as step() on each. Returns
+        the logits of the last."""
+        ids = [int(t) for t in tokens]
+        self._check(self._lib.esdk_moe_prefill(self._m, self._ffi.new("int32_t[]", ids or [0]), len(ids)))
+        return self.logits()
+
+    @property
+    def position(self) -> int:
+        """Tokens in the KV cache (fed since the last reset)."""
+        return int(self._lib.esdk_moe_position(self._m))
+
     def logits(self) -> np.ndarray:
         p = self._lib.esdk_moe_logits(self._m)
         return np.frombuffer(self._ffi.buffer(p, 4 * self.vocab), dtype=np.float32).copy()
@@ -287,7 +301,7 @@ class Generator:
 
     def generate(self, prompt, max_tokens: int = 64, temperature: float = 0.0, top_k: int = 0, seed: int = 0,
                  stop="eos", reset: bool = True, top_p: float = 1.0, on_token=None,
-                 on_text=None) -> GenerationResult:
+                 on_text=None, prefill: bool = True) -> GenerationResult:
         """prompt: text or token ids. temperature > 0 samples (0: greedy) from the top_k most likely
         tokens (0: all), then from the fewest most likely whose probability reaches top_p (1: off),
         as transformers' top-k and top-p warpers. stop: "eos" (the default: the model's end-of-sequence ids,
@@ -299,10 +313,13 @@ class Generator:
         text as it becomes final: the pieces joined equal `text` (a character split over several
         tokens comes whole; a model without a tokenizer has no text and never calls it). Both run
         on the calling thread; an exception raised in either (KeyboardInterrupt too) stops
-        generation and propagates. The tokens are the same with and without them."""
+        generation and propagates. The tokens are the same with and without them.
+
+        prefill: the prompt, all but its last token, is fed in blocks (prefill()); False feeds it
+        one step() at a time. The bits are the same; blocks read each expert once per block."""
         ids, stops = self._check_args(prompt, max_tokens, top_p), self.stop_ids(stop)
         if not (on_token or on_text):
-            return self._generate(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, None)
+            return self._generate(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, None, prefill)
         detok = IncrementalDecoder(self.decode, *self._detok_rules()) if on_text and self.tokenizer_kind() else None
 
         def each(t: int) -> bool:
@@ -313,7 +330,7 @@ class Generator:
                     on_text(piece)
             return stop_now
 
-        res = self._generate(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each)
+        res = self._generate(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each, prefill)
         if detok is not None:
             piece = detok.finish()
             if piece:
@@ -372,15 +389,17 @@ class Generator:
         return self.eos_token_ids if isinstance(stop, str) and stop == "eos" else (
             [] if stop is None else [int(stop)] if isinstance(stop, (int, np.integer)) else [int(t) for t in stop])
 
-    def _generate(self, ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each) -> GenerationResult:
+    def _generate(self, ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each,
+                  prefill=True) -> GenerationResult:
         if not self._busy.acquire(blocking=False):
             raise EdgeSdkError("this Generator is already generating (one generation at a time)")
         try:
-            return self._generate_locked(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each)
+            return self._generate_locked(ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each,
+                                         prefill)
         finally:
             self._busy.release()
 
-    def _generate_locked(self, ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each):
+    def _generate_locked(self, ids, max_tokens, temperature, top_k, seed, stops, reset, top_p, each, prefill):
         if reset:
             self.reset()
         self.reset_stats()
@@ -393,16 +412,16 @@ class Generator:
         if each is not None:
             handle = ffi.new_handle(sink)
             self._check(self._lib.esdk_moe_set_token_callback(self._m, token_callback(ffi, self._lib), handle))
-        # with callbacks the prompt is fed here one step at a time, all but its last token (the
-        # same esdk_moe_step calls generate makes), so that Ctrl-C is seen between prompt tokens
-        # and not only at the first generated one; generate then starts from the last token
-        first = len(ids) - 1 if each is not None else 0
+        # the prompt but its last token is fed here, in blocks of PREFILL_BLOCK (esdk_moe_prefill
+        # splits its input the same way) or one step at a time, so that Ctrl-C is seen between
+        # blocks and not only at the first generated token; generate then starts from the last
+        first, chunk = len(ids) - 1, (PREFILL_BLOCK if prefill else 1)
         t0 = time.perf_counter()
         try:
             with sink:
                 st = 0
-                for t in ids[:first]:
-                    st = self._lib.esdk_moe_step(self._m, t)
+                for i in range(0, first, chunk):
+                    st = self._lib.esdk_moe_prefill(self._m, p + i, min(chunk, first - i))
                     if st != 0:
                         break
                 if st == 0:
@@ -438,7 +457,23 @@ class Generator:
              "precision": (s.predicted_used / s.predicted) if s.predicted else None,
              "recall": (s.predicted_used / s.predict_needed) if s.predict_needed else None,
              "mib_per_token": s.bytes_read / tok / (1 << 20), "io_backend": self.io_backend}
+        # the prompt blocks (esdk_moe_prefill) and decoding apart: "prefill" and "decode"
+        pre = {"tokens": int(s.prefill_tokens), "seconds": float(s.prefill_s), "expert_uses": int(s.prefill_uses),
+               "hits": int(s.prefill_hits), "reused": int(s.prefill_reused), "reads": int(s.prefill_reads),
+               "bytes_read": int(s.prefill_bytes)}
+        dec = {"tokens": int(s.tokens - s.prefill_tokens), "expert_uses": int(s.expert_uses - s.prefill_uses),
+               "hits": int(s.hits - s.prefill_hits), "reused": int(s.reused - s.prefill_reused),
+               "reads": int(s.reads - s.prefill_reads),
+               "bytes_read": int(s.bytes_read - s.prefill_bytes)}
         if seconds:
             d["seconds"] = seconds
             d["tokens_per_s"] = s.tokens / seconds
+            dec["seconds"] = max(seconds - s.prefill_s, 0.0)
+        for part in (pre, dec):
+            part["hit_rate"] = part["hits"] / part["expert_uses"] if part["expert_uses"] else None
+            part["reuse_rate"] = part["reused"] / part["expert_uses"] if part["expert_uses"] else None
+            part["mib_per_token"] = part["bytes_read"] / max(part["tokens"], 1) / (1 << 20)
+            if part.get("seconds"):
+                part["tokens_per_s"] = part["tokens"] / part["seconds"]
+        d["prefill"], d["decode"] = pre, dec
         return d

@@ -38,7 +38,7 @@ typedef struct {
 } esdk_moe_config;
 
 typedef struct {
-  uint64_t tokens;          /* decode steps (prompt tokens included) */
+  uint64_t tokens;          /* positions computed (prompt tokens included) */
   uint64_t expert_uses;     /* routed experts computed */
   /* counted when the kernel needs the expert (docs/moe.md, "Statistics"): */
   uint64_t hits;            /* ready in memory, no wait */
@@ -56,6 +56,10 @@ typedef struct {
   uint64_t rerouted;        /* routed experts that cache routing chose instead of the router's own top-k */
   double stall_s;           /* time the compute thread waited for experts */
   double io_s;              /* time the I/O thread spent in reads (incl. CRC on first read) */
+  /* the part of the counts above that esdk_moe_prefill made (prompt blocks), so that decoding's
+     own figures are the totals less these: */
+  uint64_t prefill_tokens, prefill_uses, prefill_hits, prefill_reused, prefill_reads, prefill_bytes;
+  double prefill_s;         /* wall time in esdk_moe_prefill */
 } esdk_moe_stats;
 
 size_t esdk_moe_size(void);
@@ -122,6 +126,14 @@ esdk_status esdk_moe_reset(esdk_moe *m);
 esdk_status esdk_moe_step(esdk_moe *m, int32_t token);
 const float *esdk_moe_logits(const esdk_moe *m);
 int32_t esdk_moe_position(const esdk_moe *m);
+/* Feed n tokens (a prompt) at once: the same KV cache, logits (the last token's) and bits as n
+   esdk_moe_step calls, computed layer by layer over blocks of up to 64 tokens, so that each
+   routed expert a layer uses in a block is read (streamed experts) and computed once for all
+   of the block's tokens routed to it, not once per token. Logits of the earlier tokens are not
+   computed. Statistics count each (token, expert) use; an expert's uses after the first in a
+   block are hits. With cache routing on (the routing then depends on the cache) it is n
+   esdk_moe_step calls. esdk_moe_generate and esdk_moe_generate_until feed their prompt this way. */
+esdk_status esdk_moe_prefill(esdk_moe *m, const int32_t *tokens, int32_t n);
 /* Prompt, then up to max_new tokens: greedy when temperature <= 0, else sampled
    (softmax(logits / temperature) restricted to the top_k_sample best, 0 = all) with a
    seeded generator. Stops early at stop_token (>= 0). */

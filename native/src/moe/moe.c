@@ -241,6 +241,9 @@ static uint64_t layout(esdk_moe *m, uint8_t *base, int32_t max_seq) {
   C(route, L * K * 4); C(route_w, K * f); C(pred, L * E * 4); C(npred, L * 4); C(order, E * 4);
   C(xslot, L * E * 4); C(freq, L * E * f); C(freq_t, L * E * 4); C(verified, L * E); C(is_pred, L * E);
   C(xtab, L * E * sizeof(moe_xentry));
+  const uint64_t B = S < MOE_PREFILL_BLOCK ? S : MOE_PREFILL_BLOCK;
+  C(bx, B * D * f); C(bhn, B * D * f); C(beok, B * K * D * f); C(bw, B * K * f); C(broute, B * K * 4); C(bused, E * 4); C(bstate, E);
+  m->pblock = (int32_t)B;
 #undef C
   return off;
 }
@@ -838,10 +841,41 @@ static esdk_status routed(esdk_moe *m, int l, const int32_t *idx, int prio) {
   return ask_layer(m, l, idx, prio);
 }
 
+/* one routed expert on its input hn: eo = down(silu(gate hn) * up hn) */
+static void expert_apply(esdk_moe *m, const uint8_t *rec, const float *hn, float *eo) {
+  const int32_t F = m->c.d_ff_expert;
+  xmatvec(m, 0, rec, hn, m->g);
+  xmatvec(m, 1, rec, hn, m->u);
+  for (int32_t i = 0; i < F; i++) m->g[i] = silu(m->g[i]) * m->u[i];
+  xmatvec(m, 2, rec, m->g, eo);
+}
+
+/* x += the shared expert on hn (if any) + sum over j in router order of w[j] * eok[j] */
+static void ffn_combine(esdk_moe *m, int l, const float *hn, const float *w, const float *eok, float *x) {
+  const esdk_moe_config *c = &m->c;
+  const int32_t D = c->d_model, K = c->top_k;
+  const moe_layer *L = &m->L[l];
+  for (int32_t i = 0; i < D; i++) m->acc[i] = 0.0f;
+  if (c->d_ff_shared) {
+    const int32_t S = c->d_ff_shared;
+    matvec(m->g, L->sh_gate, hn, S, D);
+    matvec(m->u, L->sh_up, hn, S, D);
+    for (int32_t i = 0; i < S; i++) m->g[i] = silu(m->g[i]) * m->u[i];
+    matvec(m->eo, L->sh_down, m->g, D, S);
+    float gs = 1.0f;
+    if (c->shared_gate) gs = 1.0f / (1.0f + expf(-dot8(L->sh_g, hn, D)));
+    for (int32_t i = 0; i < D; i++) m->acc[i] += gs * m->eo[i];
+  }
+  for (int32_t j = 0; j < K; j++) {
+    const float *eo = eok + (size_t)j * D;
+    for (int32_t i = 0; i < D; i++) m->acc[i] += w[j] * eo[i];
+  }
+  for (int32_t i = 0; i < D; i++) x[i] += m->acc[i];
+}
+
 static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *idx, const float *w) {
   const esdk_moe_config *c = &m->c;
-  const int32_t D = c->d_model, E = c->n_experts, K = c->top_k, F = c->d_ff_expert;
-  const moe_layer *L = &m->L[l];
+  const int32_t D = c->d_model, E = c->n_experts, K = c->top_k;
   esdk_status st = ESDK_OK;
   /* demand (pin) the routed experts, then predict the next layers */
   moe_lock(m);
@@ -860,17 +894,6 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
   if (m->prefetch_on && !m->xmem)
     for (int32_t d = 1; d <= m->lookahead; d++)
       if (l + d < c->n_layers) predict(m, l + d, m->x, c->pre_router);
-  for (int32_t i = 0; i < D; i++) m->acc[i] = 0.0f;
-  if (c->d_ff_shared) {
-    const int32_t S = c->d_ff_shared;
-    matvec(m->g, L->sh_gate, hn, S, D);
-    matvec(m->u, L->sh_up, hn, S, D);
-    for (int32_t i = 0; i < S; i++) m->g[i] = silu(m->g[i]) * m->u[i];
-    matvec(m->eo, L->sh_down, m->g, D, S);
-    float gs = 1.0f;
-    if (c->shared_gate) gs = 1.0f / (1.0f + expf(-dot8(L->sh_g, hn, D)));
-    for (int32_t i = 0; i < D; i++) m->acc[i] += gs * m->eo[i];
-  }
   /* experts in the order they become ready, each output kept, then summed in router order:
      the result does not depend on arrival order */
   uint8_t *todo = m->todo;
@@ -886,11 +909,7 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
       moe_unlock(m);
     }
     if (st != ESDK_OK) break;
-    float *eo = m->eok + (size_t)j * D;
-    xmatvec(m, 0, rec, hn, m->g);
-    xmatvec(m, 1, rec, hn, m->u);
-    for (int32_t i = 0; i < F; i++) m->g[i] = silu(m->g[i]) * m->u[i];
-    xmatvec(m, 2, rec, m->g, eo);
+    expert_apply(m, rec, hn, m->eok + (size_t)j * D);
     todo[j] = 0;
     moe_lock(m);
     release(m, l * E + idx[j]);
@@ -902,12 +921,60 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
     moe_unlock(m);
     return st;
   }
-  for (int32_t j = 0; j < K; j++) {
-    const float *eo = m->eok + (size_t)j * D;
-    for (int32_t i = 0; i < D; i++) m->acc[i] += w[j] * eo[i];
-  }
-  for (int32_t i = 0; i < D; i++) m->x[i] += m->acc[i];
+  ffn_combine(m, l, hn, w, m->eok, m->x);
   return ESDK_OK;
+}
+
+/* rotary angles of position pos into rc, rs */
+static void rope_angles(esdk_moe *m, int32_t pos) {
+  const int32_t hd = m->c.head_dim;
+  for (int32_t i = 0; i < hd / 2; i++) {
+    float inv = powf(m->c.rope_theta, -(float)(2 * i) / (float)hd);
+    float a = (float)pos * inv;
+    m->rc[i] = cosf(a);
+    m->rs[i] = sinf(a);
+  }
+}
+
+/* layer l's attention at position pos (rotary angles in rc, rs) on xn: K and V into the cache,
+   x += the output projection, then hn = the FFN norm of x */
+static void attend(esdk_moe *m, int l, int32_t pos) {
+  const esdk_moe_config *c = &m->c;
+  const moe_layer *L = &m->L[l];
+  const int32_t D = c->d_model, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads;
+  const int32_t QD = H * hd, KD = KV * hd, grp = H / KV;
+  matvec(m->q, L->wq, m->xn, QD, D);
+  matvec(m->k, L->wk, m->xn, KD, D);
+  matvec(m->v, L->wv, m->xn, KD, D);
+  if (L->bq) for (int32_t i = 0; i < QD; i++) m->q[i] += L->bq[i];
+  if (L->bk) for (int32_t i = 0; i < KD; i++) m->k[i] += L->bk[i];
+  if (L->bv) for (int32_t i = 0; i < KD; i++) m->v[i] += L->bv[i];
+  if (L->q_norm)
+    for (int32_t i = 0; i < QD; i += L->q_norm_len) rmsnorm(m->q + i, m->q + i, L->q_norm, L->q_norm_len, c->rms_eps);
+  if (L->k_norm)
+    for (int32_t i = 0; i < KD; i += L->k_norm_len) rmsnorm(m->k + i, m->k + i, L->k_norm, L->k_norm_len, c->rms_eps);
+  rope(m->q, H, hd, m->rc, m->rs);
+  rope(m->k, KV, hd, m->rc, m->rs);
+  float *kc = m->kc + ((size_t)l * m->max_seq) * KD, *vc = m->vc + ((size_t)l * m->max_seq) * KD;
+  memcpy(kc + (size_t)pos * KD, m->k, (size_t)KD * sizeof(float));
+  memcpy(vc + (size_t)pos * KD, m->v, (size_t)KD * sizeof(float));
+  const float scale = 1.0f / sqrtf((float)hd);
+  for (int32_t h = 0; h < H; h++) {
+    const float *qh = m->q + (size_t)h * hd;
+    int32_t kvh = h / grp;
+    for (int32_t t = 0; t <= pos; t++) m->att[t] = dot8(qh, kc + (size_t)t * KD + (size_t)kvh * hd, hd) * scale;
+    softmax(m->att, pos + 1);
+    float *o = m->ao + (size_t)h * hd;
+    for (int32_t i = 0; i < hd; i++) o[i] = 0.0f;
+    for (int32_t t = 0; t <= pos; t++) {
+      const float *vt = vc + (size_t)t * KD + (size_t)kvh * hd;
+      float a = m->att[t];
+      for (int32_t i = 0; i < hd; i++) o[i] += a * vt[i];
+    }
+  }
+  matvec(m->eo, L->wo, m->ao, D, QD);
+  for (int32_t i = 0; i < D; i++) m->x[i] += m->eo[i];
+  rmsnorm(m->hn, m->x, L->ffn_norm, D, c->rms_eps);
 }
 
 esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
@@ -917,15 +984,9 @@ esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
   const esdk_moe_config *c = &m->c;
   if (token < 0 || token >= c->vocab) return fail(m, ESDK_ERR_ARG, "token id out of range", 0);
   if (m->pos >= m->max_seq) return fail(m, ESDK_ERR_ARENA, "context full (max_seq tokens)", 0);
-  const int32_t D = c->d_model, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads, K = c->top_k;
-  const int32_t QD = H * hd, KD = KV * hd, grp = H / KV, pos = m->pos;
+  const int32_t D = c->d_model, K = c->top_k;
   memcpy(m->x, m->tok_emb + (size_t)token * D, (size_t)D * sizeof(float));
-  for (int32_t i = 0; i < hd / 2; i++) {
-    float inv = powf(c->rope_theta, -(float)(2 * i) / (float)hd);
-    float a = (float)pos * inv;
-    m->rc[i] = cosf(a);
-    m->rs[i] = sinf(a);
-  }
+  rope_angles(m, m->pos);
   for (int l = 0; l < c->n_layers; l++) {
     const moe_layer *L = &m->L[l];
     int32_t *idx = m->route + (size_t)l * K;
@@ -943,38 +1004,7 @@ esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
         if (st != ESDK_OK) return st;
       }
     }
-    matvec(m->q, L->wq, m->xn, QD, D);
-    matvec(m->k, L->wk, m->xn, KD, D);
-    matvec(m->v, L->wv, m->xn, KD, D);
-    if (L->bq) for (int32_t i = 0; i < QD; i++) m->q[i] += L->bq[i];
-    if (L->bk) for (int32_t i = 0; i < KD; i++) m->k[i] += L->bk[i];
-    if (L->bv) for (int32_t i = 0; i < KD; i++) m->v[i] += L->bv[i];
-    if (L->q_norm)
-      for (int32_t i = 0; i < QD; i += L->q_norm_len) rmsnorm(m->q + i, m->q + i, L->q_norm, L->q_norm_len, c->rms_eps);
-    if (L->k_norm)
-      for (int32_t i = 0; i < KD; i += L->k_norm_len) rmsnorm(m->k + i, m->k + i, L->k_norm, L->k_norm_len, c->rms_eps);
-    rope(m->q, H, hd, m->rc, m->rs);
-    rope(m->k, KV, hd, m->rc, m->rs);
-    float *kc = m->kc + ((size_t)l * m->max_seq) * KD, *vc = m->vc + ((size_t)l * m->max_seq) * KD;
-    memcpy(kc + (size_t)pos * KD, m->k, (size_t)KD * sizeof(float));
-    memcpy(vc + (size_t)pos * KD, m->v, (size_t)KD * sizeof(float));
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int32_t h = 0; h < H; h++) {
-      const float *qh = m->q + (size_t)h * hd;
-      int32_t kvh = h / grp;
-      for (int32_t t = 0; t <= pos; t++) m->att[t] = dot8(qh, kc + (size_t)t * KD + (size_t)kvh * hd, hd) * scale;
-      softmax(m->att, pos + 1);
-      float *o = m->ao + (size_t)h * hd;
-      for (int32_t i = 0; i < hd; i++) o[i] = 0.0f;
-      for (int32_t t = 0; t <= pos; t++) {
-        const float *vt = vc + (size_t)t * KD + (size_t)kvh * hd;
-        float a = m->att[t];
-        for (int32_t i = 0; i < hd; i++) o[i] += a * vt[i];
-      }
-    }
-    matvec(m->eo, L->wo, m->ao, D, QD);
-    for (int32_t i = 0; i < D; i++) m->x[i] += m->eo[i];
-    rmsnorm(m->hn, m->x, L->ffn_norm, D, c->rms_eps);
+    attend(m, l, m->pos);
     if (!c->pre_router) route(m, l, m->hn, idx, m->route_w);
     esdk_status st = moe_ffn(m, l, m->hn, idx, m->route_w);
     if (st != ESDK_OK) return st;
@@ -987,6 +1017,228 @@ esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
   m->ttick++;
   moe_unlock(m);
   return ESDK_OK;
+}
+
+/* ---------------------------------------------------------------- prefill */
+/* The experts layer l's block of n tokens is routed to (broute), in first-use order, into bused. */
+static int32_t block_experts(esdk_moe *m, int32_t n) {
+  const int32_t K = m->c.top_k;
+  int32_t nu = 0;
+  for (int32_t i = 0; i < n * K; i++)
+    if (!in_list(m->bused, nu, m->broute[i])) m->bused[nu++] = m->broute[i];
+  return nu;
+}
+
+/* the block's tokens routed to expert e: how many */
+static int32_t block_uses(const esdk_moe *m, int32_t n, int32_t e) {
+  const int32_t K = m->c.top_k;
+  int32_t c = 0;
+  for (int32_t i = 0; i < n * K; i++) c += m->broute[i] == e;
+  return c;
+}
+
+/* expert e (record rec) on every token of the block routed to it, each output in its token's
+   router slot of beok (the same call as moe_ffn makes for one token) */
+static void block_apply(esdk_moe *m, int32_t n, int32_t e, const uint8_t *rec) {
+  const int32_t D = m->c.d_model, K = m->c.top_k;
+  for (int32_t t = 0; t < n; t++)
+    for (int32_t j = 0; j < K; j++)
+      if (m->broute[t * K + j] == e) expert_apply(m, rec, m->bhn + (size_t)t * D, m->beok + ((size_t)t * K + j) * D);
+}
+
+/* Pre-attention router, prediction on: ask for the block's experts of layer l before its
+   attention, as far as slots allow (lock held). They are marked first, so that reading one never
+   evicts another. */
+static esdk_status block_prefetch(esdk_moe *m, int l, int32_t nu) {
+  const int32_t E = m->c.n_experts;
+  esdk_status st = ESDK_OK;
+  cancel_stale(m, l, m->bused, nu);
+  m->npred[l] = 0;
+  for (int32_t u = 0; u < nu; u++) m->is_pred[l * E + m->bused[u]] = 1;
+  for (int32_t u = 0; u < nu && st == ESDK_OK; u++) {
+    int32_t key = l * E + m->bused[u];
+    if (m->xslot[key] < 0 && victim(m, 0, key, 1) < 0) break;
+    st = request(m, key, 1);
+  }
+  return st;
+}
+
+/* Ask for (and pin) the block's experts of layer l that are not asked yet, while a slot can be
+   had (lock held). */
+static esdk_status block_ask(esdk_moe *m, int l, int32_t nu) {
+  const int32_t E = m->c.n_experts;
+  for (int32_t u = 0; u < nu; u++) {
+    if (m->bstate[u]) continue;
+    int32_t key = l * E + m->bused[u];
+    if (m->xslot[key] < 0 && victim(m, 1, key, 1) < 0) break;
+    esdk_status st = request(m, key, 2);
+    if (st != ESDK_OK) return st;
+    m->bstate[u] = 1;
+  }
+  return ESDK_OK;
+}
+
+/* Layer l's routed experts for the block, streamed: each expert the block uses is pinned while
+   it is computed for all its tokens, in the order the experts become ready; with fewer slots
+   than experts the rest are asked for as slots free up. A hit is an expert ready without a
+   wait; its uses after the first in the block are hits too. */
+static esdk_status block_ffn_stream(esdk_moe *m, int l, int32_t n, int32_t nu) {
+  const int32_t E = m->c.n_experts;
+  esdk_status st = ESDK_OK;
+  moe_lock(m);
+  for (int32_t u = 0; u < nu; u++) { m->bstate[u] = 0; m->is_pred[l * E + m->bused[u]] = 1; }
+  for (int32_t u = 0; u < nu && st == ESDK_OK; u++) /* pin those with a slot first: ready or in flight */
+    if (m->xslot[l * E + m->bused[u]] >= 0) { st = request(m, l * E + m->bused[u], 2); m->bstate[u] = 1; }
+  if (st == ESDK_OK) st = block_ask(m, l, nu);
+  int32_t left = nu, waited = 0;
+  double t0 = 0.0;
+  while (st == ESDK_OK && left > 0) {
+    if (m->io_failed) { st = io_failure(m); break; }
+    int32_t u = -1, s = -1;
+    for (int32_t v = 0; v < nu && u < 0; v++) {
+      if (m->bstate[v] != 1) continue;
+      s = m->xslot[l * E + m->bused[v]];
+      if (s < 0) { st = fail(m, ESDK_ERR_STATE, "internal: expert not requested", 0); break; }
+      if (m->slots[s].state == SLOT_ERROR) { st = io_failure(m); break; }
+      if (m->slots[s].state == SLOT_READY) u = v;
+    }
+    if (st != ESDK_OK) break;
+    if (u < 0) {
+      if (!waited) { waited = 1; t0 = moe_now(); }
+      moe_wait_done(m);
+      st = block_ask(m, l, nu);
+      continue;
+    }
+    const int32_t e = m->bused[u], key = l * E + e, uses = block_uses(m, n, e);
+    m->st.expert_uses += (uint64_t)uses;
+    if (waited) {
+      m->st.stalls++;
+      m->st.stall_s += moe_now() - t0;
+      if (m->slots[s].demand) m->st.misses++; else m->st.late++;
+      m->st.hits += (uint64_t)(uses - 1);
+    } else {
+      m->st.hits += (uint64_t)uses;
+    }
+    m->st.reused += (uint64_t)(m->slots[s].tick != m->ttick ? uses : uses - 1);
+    for (int32_t i = 1; i < uses; i++) touch(m, key);
+    waited = 0;
+    moe_unlock(m);
+    block_apply(m, n, e, m->cmem + (size_t)s * m->stride);
+    moe_lock(m);
+    release(m, key);
+    m->is_pred[key] = 0;
+    m->bstate[u] = 2;
+    left--;
+    st = block_ask(m, l, nu);
+  }
+  if (st != ESDK_OK)
+    for (int32_t u = 0; u < nu; u++) if (m->bstate[u] == 1) release(m, l * E + m->bused[u]);
+  for (int32_t e = 0; e < E; e++) m->is_pred[l * E + e] = 0;
+  moe_unlock(m);
+  return st;
+}
+
+/* Layer l's routed experts for the block, from memory holding the bundle (resident / mmap) */
+static esdk_status block_ffn_memory(esdk_moe *m, int l, int32_t n, int32_t nu) {
+  const int32_t E = m->c.n_experts;
+  for (int32_t u = 0; u < nu; u++) {
+    const uint8_t *rec = NULL;
+    const int32_t e = m->bused[u], uses = block_uses(m, n, e);
+    esdk_status st = in_memory(m, l * E + e, &rec);
+    if (st != ESDK_OK) return st;
+    m->st.expert_uses += (uint64_t)(uses - 1);
+    m->st.hits += (uint64_t)(uses - 1);
+    m->st.reused += (uint64_t)(uses - 1);
+    block_apply(m, n, e, rec);
+  }
+  return ESDK_OK;
+}
+
+/* n (<= pblock) tokens at positions pos.., layer by layer: per token the same calls as
+   esdk_moe_step (norms, router, attention, and the FFN combine in router order), so each token's
+   bits are the step's; each expert is computed for all of its tokens while it is in memory */
+static esdk_status prefill_block(esdk_moe *m, const int32_t *tokens, int32_t n, int last) {
+  const esdk_moe_config *c = &m->c;
+  const int32_t D = c->d_model, K = c->top_k;
+  const size_t row = (size_t)D * sizeof(float);
+  for (int32_t t = 0; t < n; t++) memcpy(m->bx + (size_t)t * D, m->tok_emb + (size_t)tokens[t] * D, row);
+  for (int l = 0; l < c->n_layers; l++) {
+    const moe_layer *L = &m->L[l];
+    int32_t nu = 0;
+    if (c->pre_router) {
+      for (int32_t t = 0; t < n; t++) {
+        rmsnorm(m->xn, m->bx + (size_t)t * D, L->attn_norm, D, c->rms_eps);
+        route(m, l, m->xn, m->broute + (size_t)t * K, m->bw + (size_t)t * K);
+      }
+      nu = block_experts(m, n);
+      if (!m->xmem && m->prefetch_on) {
+        moe_lock(m);
+        esdk_status st = block_prefetch(m, l, nu);
+        moe_unlock(m);
+        if (st != ESDK_OK) return st;
+      }
+    }
+    for (int32_t t = 0; t < n; t++) {
+      memcpy(m->x, m->bx + (size_t)t * D, row);
+      rmsnorm(m->xn, m->x, L->attn_norm, D, c->rms_eps);
+      rope_angles(m, m->pos + t);
+      attend(m, l, m->pos + t);
+      if (!c->pre_router) route(m, l, m->hn, m->broute + (size_t)t * K, m->bw + (size_t)t * K);
+      memcpy(m->bx + (size_t)t * D, m->x, row);
+      memcpy(m->bhn + (size_t)t * D, m->hn, row);
+    }
+    if (!c->pre_router) nu = block_experts(m, n);
+    m->npred[l] = 0;
+    esdk_status st = m->xmem ? block_ffn_memory(m, l, n, nu) : block_ffn_stream(m, l, n, nu);
+    if (st != ESDK_OK) return st;
+    for (int32_t t = 0; t < n; t++)
+      ffn_combine(m, l, m->bhn + (size_t)t * D, m->bw + (size_t)t * K, m->beok + (size_t)t * K * D, m->bx + (size_t)t * D);
+    memcpy(m->route + (size_t)l * K, m->broute + (size_t)(n - 1) * K, (size_t)K * sizeof(int32_t));
+  }
+  memcpy(m->x, m->bx + (size_t)(n - 1) * D, row);
+  if (last) {
+    rmsnorm(m->xn, m->x, m->norm, D, c->rms_eps);
+    matvec(m->logits, m->lm_head, m->xn, c->vocab, D);
+  }
+  m->pos += n;
+  moe_lock(m);
+  m->st.tokens += (uint64_t)n;
+  m->ttick += (uint32_t)n;
+  moe_unlock(m);
+  return ESDK_OK;
+}
+
+esdk_status esdk_moe_prefill(esdk_moe *m, const int32_t *tokens, int32_t n) {
+  if (!m || !m->arena_set) return ESDK_ERR_STATE;
+  if (!m->have_bundle || (!m->xmem && !m->cmem)) return fail(m, ESDK_ERR_STATE, "no expert memory: set the bundle and a cache or memory", 0);
+  if (m->cmem && !m->io_running) return fail(m, ESDK_ERR_STATE, "expert cache without a running I/O thread (esdk_moe_io_open)", 0);
+  if (n < 0 || (n > 0 && !tokens)) return fail(m, ESDK_ERR_ARG, "prefill needs n >= 0 tokens", 0);
+  for (int32_t i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= m->c.vocab) return fail(m, ESDK_ERR_ARG, "token id out of range", 0);
+  if (n > m->max_seq - m->pos) return fail(m, ESDK_ERR_ARENA, "context full (max_seq tokens)", 0);
+  const double t0 = moe_now();
+  moe_lock(m);
+  const esdk_moe_stats s0 = m->st;
+  moe_unlock(m);
+  esdk_status st = ESDK_OK;
+  if (n == 1 || (m->cache_bias > 0.0f && m->cmem)) { /* one token, or a routing that depends on the cache */
+    for (int32_t i = 0; i < n && st == ESDK_OK; i++) st = esdk_moe_step(m, tokens[i]);
+  } else {
+    for (int32_t off = 0; off < n && st == ESDK_OK; off += m->pblock) {
+      int32_t b = n - off < m->pblock ? n - off : m->pblock;
+      st = prefill_block(m, tokens + off, b, off + b == n);
+    }
+  }
+  moe_lock(m);
+  m->st.prefill_tokens += m->st.tokens - s0.tokens;
+  m->st.prefill_uses += m->st.expert_uses - s0.expert_uses;
+  m->st.prefill_hits += m->st.hits - s0.hits;
+  m->st.prefill_reused += m->st.reused - s0.reused;
+  m->st.prefill_reads += m->st.reads - s0.reads;
+  m->st.prefill_bytes += m->st.bytes_read - s0.bytes_read;
+  m->st.prefill_s += moe_now() - t0;
+  moe_unlock(m);
+  return st;
 }
 
 static uint64_t rng_next(uint64_t *s) {
@@ -1080,10 +1332,8 @@ esdk_status esdk_moe_generate_until(esdk_moe *m, const int32_t *prompt, int32_t 
   if (!(top_p > 0.0f && top_p <= 1.0f)) return fail(m, ESDK_ERR_ARG, "top_p must be in (0, 1]", 0);
   *n_out = 0;
   uint64_t rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
-  for (int32_t i = 0; i < n_prompt; i++) {
-    esdk_status st = esdk_moe_step(m, prompt[i]);
-    if (st != ESDK_OK) return st;
-  }
+  esdk_status pst = esdk_moe_prefill(m, prompt, n_prompt);
+  if (pst != ESDK_OK) return pst;
   for (int32_t i = 0; i < max_new; i++) {
     int32_t t = pick(m, temperature, top_k_sample, top_p, &rng);
     out[(*n_out)++] = t;

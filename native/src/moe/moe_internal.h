@@ -12,6 +12,7 @@
 #endif
 
 #define MOE_MAX_LAYERS 128
+#define MOE_PREFILL_BLOCK 64 /* prompt tokens per prefill block (fewer when max_seq is smaller) */
 #define MOE_PAGE 4096u
 #define MOE_IO_STORAGE 4096 /* moe_io (moe_io.h): locks, threads, io_uring ring and reads in flight */
 
@@ -40,6 +41,11 @@ struct esdk_moe {
   int32_t max_seq, pos, arena_set;
   float *x, *xn, *hn, *pn, *eok, *q, *k, *v, *ao, *att, *g, *u, *eo, *acc, *rl, *pl, *logits, *kc, *vc, *rc, *rs;
   double *tokw; /* sampling weights, one per vocabulary entry */
+  /* prefill (esdk_moe_prefill): a block of up to pblock tokens, layer by layer */
+  float *bx, *bhn, *beok, *bw; /* per token: residual, FFN input, routed experts' outputs, weights */
+  int32_t *broute, *bused;     /* per token: the layer's routed experts; the layer's experts in use */
+  uint8_t *bstate;             /* per expert in use: 0 not asked, 1 asked and pinned, 2 computed */
+  int32_t pblock;
   int32_t *route, *pred, *npred, *xslot, *order;
   float *route_w, *freq;
   uint32_t *freq_t;
