@@ -137,6 +137,20 @@ def test_reuse_accounting_against_belady(tiny, policy, prefetch):
         assert st["reused"] == round(replay(steps, slots, offline()) * len(keys)), (slots, st)
 
 
+def test_grown_experts_export_from_a_directory(tmp_path):
+    """export_dir(d_ff_scale=k), as bench/moe_io.py builds its bundle from a fresh directory: the
+    experts grow k times (extra units with zero down columns) and the tokens and logits stay the
+    model's own (to float rounding: the grown matvecs sum more, zero, terms)"""
+    src = build(tmp_path / "hf", seed=4)
+    export_dir(src, tmp_path / "m.esmoe", quantize="f32")
+    export_dir(src, tmp_path / "g.esmoe", quantize="f32", d_ff_scale=4)
+    a, b = Generator(tmp_path / "m.esmoe", mode="resident"), Generator(tmp_path / "g.esmoe", mode="resident")
+    assert b.config.d_ff_expert == 4 * a.config.d_ff_expert and b.expert_bytes > 3 * a.expert_bytes
+    assert b.generate(PROMPT, 20, stop=None).tokens == a.generate(PROMPT, 20, stop=None).tokens
+    a.reset(), b.reset()
+    np.testing.assert_allclose(b.prefill(PROMPT), a.prefill(PROMPT), rtol=1e-5, atol=1e-5)
+
+
 def test_mmap_and_no_prefetch_match(tiny):
     ref = Generator(tiny["plain"], mode="resident").generate(PROMPT, 20).tokens
     assert Generator(tiny["plain"], mode="mmap").generate(PROMPT, 20).tokens == ref

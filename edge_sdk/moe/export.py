@@ -2,6 +2,7 @@
 artifact (OUT.esmoe) and an expert bundle (OUT.esmx)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,6 @@ def bundle_path(artifact: str | Path) -> Path:
 def pad_experts(experts, d_ff_new: int, seed: int = 0):
     """Grow each expert to d_ff_new hidden units without changing its function: the extra
     gate/up rows are random, the matching down columns are zero (I/O benchmarks)."""
-    rng = np.random.default_rng(seed)
-
     def get(l, e):
         g, u, d = experts(l, e)
         F, D = g.shape
@@ -34,7 +33,6 @@ def pad_experts(experts, d_ff_new: int, seed: int = 0):
         u2 = np.concatenate([u, r.standard_normal((extra, D), dtype=np.float32) * 0.05], 0)
         d2 = np.concatenate([d, np.zeros((D, extra), np.float32)], 1)
         return g2, u2, d2
-    del rng
     return get
 
 
@@ -64,9 +62,9 @@ def export_dir(model_dir: str | Path, out: str | Path, quantize: str = "int8", b
     m.check_complete()
     if cfg.expert_quant == 2 and (cfg.d_model % 2 or cfg.d_ff_expert % 2):
         raise EdgeSdkError("int4 experts need even d_model and d_ff")
-    if d_ff_scale > 1:
+    if d_ff_scale > 1:  # a grown copy of the config: the directory's experts are still read at their own size
         experts = pad_experts(experts, cfg.d_ff_expert * d_ff_scale)
-        cfg.d_ff_expert *= d_ff_scale
+        cfg = dataclasses.replace(cfg, d_ff_expert=cfg.d_ff_expert * d_ff_scale, extra=dict(cfg.extra))
     # the tokenizer and the ids generation stops at: read (and a corrupt file refused) before
     # anything is written
     cfg.extra.update(special_ids(model_dir, cfg.vocab))
