@@ -17,6 +17,7 @@ tokenizer's special tokens (no second BOS), as apply_chat_template(tokenize=True
 """
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from pathlib import Path
@@ -99,10 +100,15 @@ def _environment():
     return env
 
 
+@functools.lru_cache(maxsize=8)  # a Generator renders its one template at every chat() (transformers caches too)
+def _compiled(text: str):
+    return _environment().from_string(text)
+
+
 def compile_template(text: str, where: str = "the chat template"):
-    jinja2 = _jinja()
+    jinja2 = _jinja()  # checked at every call: a cached template must not hide a missing package
     try:
-        return _environment().from_string(text)
+        return _compiled(text)
     except jinja2.exceptions.TemplateSyntaxError as e:
         raise EdgeSdkError(f"{where} does not compile (line {e.lineno}: {first_line(e)})") from None
 
