@@ -5,6 +5,7 @@
  *   - the artifact bytes (dense weights, used in place; esdk_moe_load validates CRCs),
  *   - the context (esdk_moe_size() bytes, 64-byte aligned),
  *   - the arena (esdk_moe_arena_size(), 64-byte aligned): KV cache, activations, expert tables,
+ *     prefill buffers (min(max_seq, 64) tokens x (2 + top_k) x d_model floats),
  *   - the expert memory: either the whole bundle in memory (resident or mmap'd:
  *     esdk_moe_set_expert_memory) or a cache region (esdk_moe_cache_init, 4096-byte aligned)
  *     filled by a dedicated I/O thread (esdk_moe_io_open; host builds only) with pread, or on
