@@ -473,6 +473,10 @@ static int in_list(const int32_t *list, int32_t n, int32_t v) {
   for (int32_t i = 0; i < n; i++) if (list[i] == v) return 1;
   return 0;
 }
+static int in_list_u8(const uint8_t *list, int32_t n, uint8_t v) {
+  for (int32_t i = 0; i < n; i++) if (list[i] == v) return 1;
+  return 0;
+}
 
 /* Drop queued (not yet started) reads of layer l's experts that are not in keep[0..n): a
    prediction that the layer's actual routing, or a newer prediction, has overruled. The slot
@@ -577,19 +581,20 @@ static esdk_status in_memory(esdk_moe *m, int32_t key, const uint8_t **out) {
   return ESDK_OK;
 }
 
-/* Of layer l's routed experts not yet computed (todo[j] != 0), the first in router order that
-   is ready; if none is, wait (a stall) until one is. Statistics are counted here, when the
-   kernel needs the expert: a hit is an expert ready without waiting. */
-static esdk_status take_ready(esdk_moe *m, int32_t l, const int32_t *idx, const uint8_t *todo, int32_t *jout,
-                              const uint8_t **out) {
-  const int32_t E = m->c.n_experts, K = m->c.top_k;
-  int waited = 0;
-  double t0 = 0.0;
+/* Of layer l's experts ids[0..n) that are asked for and not yet computed (todo[j] == 1), the first
+   that is ready; if none is, wait (a stall) until one is. `since`: when the caller began waiting
+   for this expert already (0: it did not). Statistics are counted here, when the kernel needs the
+   expert: a hit is an expert ready without waiting. */
+static esdk_status take_ready(esdk_moe *m, int32_t l, const int32_t *ids, const uint8_t *todo, int32_t n,
+                              double since, int32_t *jout, const uint8_t **out) {
+  const int32_t E = m->c.n_experts;
+  int waited = since > 0.0;
+  double t0 = since;
   for (;;) {
     if (m->io_failed) return io_failure(m);
-    for (int32_t j = 0; j < K; j++) {
-      if (!todo[j]) continue;
-      int32_t s = m->xslot[l * E + idx[j]];
+    for (int32_t j = 0; j < n; j++) {
+      if (todo[j] != 1) continue;
+      int32_t s = m->xslot[l * E + ids[j]];
       if (s < 0) return fail(m, ESDK_ERR_STATE, "internal: expert not requested", 0);
       if (m->slots[s].state == SLOT_ERROR) return io_failure(m);
       if (m->slots[s].state != SLOT_READY) continue;
@@ -609,6 +614,14 @@ static esdk_status take_ready(esdk_moe *m, int32_t l, const int32_t *idx, const 
     if (!waited) { waited = 1; t0 = moe_now(); }
     moe_wait_done(m);
   }
+}
+
+/* more uses of an expert in memory, after its first (counted by take_ready / in_memory): a prefill
+   block computes it for all of its tokens at once, so they are hits without a read */
+static void count_more_uses(esdk_moe *m, int32_t more) {
+  m->st.expert_uses += (uint64_t)more;
+  m->st.hits += (uint64_t)more;
+  m->st.reused += (uint64_t)more;
 }
 
 static void release(esdk_moe *m, int32_t key) {
@@ -905,7 +918,7 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
       st = in_memory(m, l * E + idx[j], &rec);
     } else {
       moe_lock(m);
-      st = take_ready(m, l, idx, todo, &j, &rec);
+      st = take_ready(m, l, idx, todo, K, 0.0, &j, &rec);
       moe_unlock(m);
     }
     if (st != ESDK_OK) break;
@@ -923,6 +936,28 @@ static esdk_status moe_ffn(esdk_moe *m, int l, const float *hn, const int32_t *i
   }
   ffn_combine(m, l, hn, w, m->eok, m->x);
   return ESDK_OK;
+}
+
+/* what esdk_moe_step and esdk_moe_prefill need besides the arena: expert memory, and for a cache its I/O thread */
+static esdk_status experts_ready(esdk_moe *m) {
+  if (!m->have_bundle || (!m->xmem && !m->cmem)) return fail(m, ESDK_ERR_STATE, "no expert memory: set the bundle and a cache or memory", 0);
+  if (m->cmem && !m->io_running) return fail(m, ESDK_ERR_STATE, "expert cache without a running I/O thread (esdk_moe_io_open)", 0);
+  return ESDK_OK;
+}
+
+/* logits of the hidden state in x (final norm, lm_head) */
+static void final_logits(esdk_moe *m) {
+  rmsnorm(m->xn, m->x, m->norm, m->c.d_model, m->c.rms_eps);
+  matvec(m->logits, m->lm_head, m->xn, m->c.vocab, m->c.d_model);
+}
+
+/* n more positions computed: the KV cache and the statistics' token clock move on */
+static void advance(esdk_moe *m, int32_t n) {
+  m->pos += n;
+  moe_lock(m);
+  m->st.tokens += (uint64_t)n;
+  m->ttick += (uint32_t)n;
+  moe_unlock(m);
 }
 
 /* rotary angles of position pos into rc, rs */
@@ -979,8 +1014,8 @@ static void attend(esdk_moe *m, int l, int32_t pos) {
 
 esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
   if (!m || !m->arena_set) return ESDK_ERR_STATE;
-  if (!m->have_bundle || (!m->xmem && !m->cmem)) return fail(m, ESDK_ERR_STATE, "no expert memory: set the bundle and a cache or memory", 0);
-  if (m->cmem && !m->io_running) return fail(m, ESDK_ERR_STATE, "expert cache without a running I/O thread (esdk_moe_io_open)", 0);
+  esdk_status ready = experts_ready(m);
+  if (ready != ESDK_OK) return ready;
   const esdk_moe_config *c = &m->c;
   if (token < 0 || token >= c->vocab) return fail(m, ESDK_ERR_ARG, "token id out of range", 0);
   if (m->pos >= m->max_seq) return fail(m, ESDK_ERR_ARENA, "context full (max_seq tokens)", 0);
@@ -1009,13 +1044,8 @@ esdk_status esdk_moe_step(esdk_moe *m, int32_t token) {
     esdk_status st = moe_ffn(m, l, m->hn, idx, m->route_w);
     if (st != ESDK_OK) return st;
   }
-  rmsnorm(m->xn, m->x, m->norm, D, c->rms_eps);
-  matvec(m->logits, m->lm_head, m->xn, c->vocab, D);
-  m->pos++;
-  moe_lock(m);
-  m->st.tokens++;
-  m->ttick++;
-  moe_unlock(m);
+  final_logits(m);
+  advance(m, 1);
   return ESDK_OK;
 }
 
@@ -1079,9 +1109,9 @@ static esdk_status block_ask(esdk_moe *m, int l, int32_t nu) {
 }
 
 /* Layer l's routed experts for the block, streamed: each expert the block uses is pinned while
-   it is computed for all its tokens, in the order the experts become ready; with fewer slots
-   than experts the rest are asked for as slots free up. A hit is an expert ready without a
-   wait; its uses after the first in the block are hits too. */
+   it is computed for all its tokens, in the order the experts become ready (take_ready, as for
+   one token); with fewer slots than experts the rest are asked for as slots free up. A hit is an
+   expert ready without a wait; its uses after the first in the block are hits too. */
 static esdk_status block_ffn_stream(esdk_moe *m, int l, int32_t n, int32_t nu) {
   const int32_t E = m->c.n_experts;
   esdk_status st = ESDK_OK;
@@ -1090,45 +1120,28 @@ static esdk_status block_ffn_stream(esdk_moe *m, int l, int32_t n, int32_t nu) {
   for (int32_t u = 0; u < nu && st == ESDK_OK; u++) /* pin those with a slot first: ready or in flight */
     if (m->xslot[l * E + m->bused[u]] >= 0) { st = request(m, l * E + m->bused[u], 2); m->bstate[u] = 1; }
   if (st == ESDK_OK) st = block_ask(m, l, nu);
-  int32_t left = nu, waited = 0;
-  double t0 = 0.0;
-  while (st == ESDK_OK && left > 0) {
-    if (m->io_failed) { st = io_failure(m); break; }
-    int32_t u = -1, s = -1;
-    for (int32_t v = 0; v < nu && u < 0; v++) {
-      if (m->bstate[v] != 1) continue;
-      s = m->xslot[l * E + m->bused[v]];
-      if (s < 0) { st = fail(m, ESDK_ERR_STATE, "internal: expert not requested", 0); break; }
-      if (m->slots[s].state == SLOT_ERROR) { st = io_failure(m); break; }
-      if (m->slots[s].state == SLOT_READY) u = v;
-    }
-    if (st != ESDK_OK) break;
-    if (u < 0) {
-      if (!waited) { waited = 1; t0 = moe_now(); }
+  for (int32_t left = nu; st == ESDK_OK && left > 0; left--) {
+    /* none asked for and pending: every slot is pinned or being read, so wait for a read to end */
+    double since = 0.0;
+    while (st == ESDK_OK && !in_list_u8(m->bstate, nu, 1)) {
+      if (m->io_failed) { st = io_failure(m); break; }
+      if (since == 0.0) since = moe_now();
       moe_wait_done(m);
       st = block_ask(m, l, nu);
-      continue;
     }
-    const int32_t e = m->bused[u], key = l * E + e, uses = block_uses(m, n, e);
-    m->st.expert_uses += (uint64_t)uses;
-    if (waited) {
-      m->st.stalls++;
-      m->st.stall_s += moe_now() - t0;
-      if (m->slots[s].demand) m->st.misses++; else m->st.late++;
-      m->st.hits += (uint64_t)(uses - 1);
-    } else {
-      m->st.hits += (uint64_t)uses;
-    }
-    m->st.reused += (uint64_t)(m->slots[s].tick != m->ttick ? uses : uses - 1);
-    for (int32_t i = 1; i < uses; i++) touch(m, key);
-    waited = 0;
+    int32_t u = 0;
+    const uint8_t *rec = NULL;
+    if (st == ESDK_OK) st = take_ready(m, l, m->bused, m->bstate, nu, since, &u, &rec);
+    if (st != ESDK_OK) break;
+    const int32_t e = m->bused[u], key = l * E + e, more = block_uses(m, n, e) - 1;
+    count_more_uses(m, more);
+    for (int32_t i = 0; i < more; i++) touch(m, key);
     moe_unlock(m);
-    block_apply(m, n, e, m->cmem + (size_t)s * m->stride);
+    block_apply(m, n, e, rec);
     moe_lock(m);
     release(m, key);
     m->is_pred[key] = 0;
     m->bstate[u] = 2;
-    left--;
     st = block_ask(m, l, nu);
   }
   if (st != ESDK_OK)
@@ -1146,9 +1159,7 @@ static esdk_status block_ffn_memory(esdk_moe *m, int l, int32_t n, int32_t nu) {
     const int32_t e = m->bused[u], uses = block_uses(m, n, e);
     esdk_status st = in_memory(m, l * E + e, &rec);
     if (st != ESDK_OK) return st;
-    m->st.expert_uses += (uint64_t)(uses - 1);
-    m->st.hits += (uint64_t)(uses - 1);
-    m->st.reused += (uint64_t)(uses - 1);
+    count_more_uses(m, uses - 1);
     block_apply(m, n, e, rec);
   }
   return ESDK_OK;
@@ -1196,22 +1207,15 @@ static esdk_status prefill_block(esdk_moe *m, const int32_t *tokens, int32_t n, 
     memcpy(m->route + (size_t)l * K, m->broute + (size_t)(n - 1) * K, (size_t)K * sizeof(int32_t));
   }
   memcpy(m->x, m->bx + (size_t)(n - 1) * D, row);
-  if (last) {
-    rmsnorm(m->xn, m->x, m->norm, D, c->rms_eps);
-    matvec(m->logits, m->lm_head, m->xn, c->vocab, D);
-  }
-  m->pos += n;
-  moe_lock(m);
-  m->st.tokens += (uint64_t)n;
-  m->ttick += (uint32_t)n;
-  moe_unlock(m);
+  if (last) final_logits(m);
+  advance(m, n);
   return ESDK_OK;
 }
 
 esdk_status esdk_moe_prefill(esdk_moe *m, const int32_t *tokens, int32_t n) {
   if (!m || !m->arena_set) return ESDK_ERR_STATE;
-  if (!m->have_bundle || (!m->xmem && !m->cmem)) return fail(m, ESDK_ERR_STATE, "no expert memory: set the bundle and a cache or memory", 0);
-  if (m->cmem && !m->io_running) return fail(m, ESDK_ERR_STATE, "expert cache without a running I/O thread (esdk_moe_io_open)", 0);
+  esdk_status ready = experts_ready(m);
+  if (ready != ESDK_OK) return ready;
   if (n < 0 || (n > 0 && !tokens)) return fail(m, ESDK_ERR_ARG, "prefill needs n >= 0 tokens", 0);
   for (int32_t i = 0; i < n; i++)
     if (tokens[i] < 0 || tokens[i] >= m->c.vocab) return fail(m, ESDK_ERR_ARG, "token id out of range", 0);
