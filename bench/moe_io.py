@@ -86,9 +86,8 @@ def worker(spec: dict) -> None:
     prompt = spec["prompt"]
     r = g.generate(prompt, spec["tokens"])
     out = dict(r.stats)
-    for part in ("prefill", "decode"):  # the prompt's blocks and the generated tokens apart
-        for k in ("tokens_per_s", "hit_rate", "mib_per_token"):
-            out[f"{part}_{k}"] = out[part].get(k)
+    for part in ("prefill", "decode"):  # the phases' rates at the top level, where median_run takes medians
+        out[f"{part}_tokens_per_s"] = out[part].get("tokens_per_s")
     out["text"] = r.text
     out["tokens_list"] = r.tokens
     print("RESULT " + json.dumps(out))
@@ -265,9 +264,10 @@ def main(argv=None) -> int:
             limit = int(frac * spec.get("total", total)) + OVERHEAD_MB * 2**20 if frac else None
             r = run_one(dict(base, **spec), limit)
             samples[name].append(r)
-            print(rep, name, {k: r.get(k) for k in ("decode_tokens_per_s", "decode_hit_rate", "decode_mib_per_token",
-                                                     "prefill_tokens_per_s", "prefill_mib_per_token", "precision",
-                                                     "recall", "stall_s", "error", "peak_bytes")}, flush=True)
+            print(rep, name, {k: r.get(k) for k in ("decode_tokens_per_s", "prefill_tokens_per_s", "precision", "recall",
+                                                     "stall_s", "error", "peak_bytes")},
+                  {p: {k: (r.get(p) or {}).get(k) for k in ("hit_rate", "mib_per_token")} for p in ("decode", "prefill")},
+                  flush=True)
     runs = [median_run(name, samples[name]) for name, _, _ in plan]
     runs[0]["belady"] = belady_bounds(art, prompt, a.tokens, [int(f * total) for f in (0.10, 0.25, 0.50)])
     by = {r["name"]: r for r in runs}
@@ -345,23 +345,24 @@ def write_doc(out: dict) -> None:
         same = r["same_tokens"] and r.get("same_tokens_all", True)
         runs_s = " / ".join(f"{v:.1f}" for v in r.get("samples_decode_tokens_per_s") or [t])
         blind = "mmap" in r["name"]  # page faults are invisible to the runtime
-        hit, reuse = ("n/a", "n/a") if blind else (f(r.get("decode_hit_rate")), f((r.get("decode") or {}).get("reuse_rate")))
+        dec, pre = r.get("decode") or {}, r.get("prefill") or {}
+        hit, reuse = ("n/a", "n/a") if blind else (f(dec.get("hit_rate")), f(dec.get("reuse_rate")))
         lines.append(f"| {r['name']} | {t:.2f} | {runs_s} | {f(t / base if base else None, 0)} | {hit} | "
-                     f"{reuse} | {f(r['precision'])} | {f(r['recall'])} | {r.get('decode_mib_per_token') or 0:.1f} | "
-                     f"{pt:.1f} | {f(pt / pbase if pbase else None, 0)} | {r.get('prefill_mib_per_token') or 0:.1f} | "
+                     f"{reuse} | {f(r['precision'])} | {f(r['recall'])} | {dec.get('mib_per_token') or 0:.1f} | "
+                     f"{pt:.1f} | {f(pt / pbase if pbase else None, 0)} | {pre.get('mib_per_token') or 0:.1f} | "
                      f"{r['stall_s']:.2f} | {'yes' if same else 'NO'} |")
     s25, mm = by.get("stream 25%", {}), tps("mmap baseline, 25% cap")
     if ref and mm and s25.get("decode_tokens_per_s"):
         t = s25["decode_tokens_per_s"]
         lines += ["", f"At 25% (AVX2), decoding: {100 * t / ref:.0f}% of the all-resident tokens/s (target >= 70%), "
-                      f"{t / mm:.1f}x the mmap baseline (target >= 3x), hit rate {f(s25['decode_hit_rate'])} (target >= 80%); "
-                      f"reads ran at {t * s25['decode_mib_per_token']:.0f} MiB/s. The prompt's prefill: "
+                      f"{t / mm:.1f}x the mmap baseline (target >= 3x), hit rate {f(s25['decode']['hit_rate'])} (target >= 80%); "
+                      f"reads ran at {t * s25['decode']['mib_per_token']:.0f} MiB/s. The prompt's prefill: "
                       f"{s25['prefill_tokens_per_s']:.1f} tokens/s, {f(s25['prefill_tokens_per_s'] / pref['all resident'], 0)} "
                       f"of all-resident's, {s25['prefill_tokens_per_s'] / pps('mmap baseline, 25% cap'):.1f}x the mmap baseline's."]
         ss, sm = by.get("scalar kernels: stream 25%", {}), tps("scalar kernels: mmap baseline, 25% cap")
         if sref and sm and ss.get("decode_tokens_per_s"):
             lines += [f"At 25% (scalar kernels, compute-bound), decoding: {100 * ss['decode_tokens_per_s'] / sref:.0f}% of "
-                      f"all-resident, {ss['decode_tokens_per_s'] / sm:.1f}x mmap, hit rate {f(ss['decode_hit_rate'])}."]
+                      f"all-resident, {ss['decode_tokens_per_s'] / sm:.1f}x mmap, hit rate {f(ss['decode']['hit_rate'])}."]
     for name, r in by.items():
         if "cache routing" in name and r.get("decode_tokens_per_s"):
             b4 = name.startswith("int4")
@@ -369,15 +370,15 @@ def write_doc(out: dict) -> None:
             if base and mmb:
                 lines += [f"{name.replace(' (not exact)', '')}, decoding: {100 * r['decode_tokens_per_s'] / base:.0f}% of "
                           f"the {'int4 ' if b4 else ''}all-resident tokens/s, {r['decode_tokens_per_s'] / mmb:.1f}x "
-                          f"{'its' if b4 else 'the'} mmap baseline, hit rate {f(r['decode_hit_rate'])} - with routing "
+                          f"{'its' if b4 else 'the'} mmap baseline, hit rate {f(r['decode']['hit_rate'])} - with routing "
                           "changed toward cached experts, so not the exact model's tokens (quality cost: docs/moe.md, "
                           "\"Cache routing\"; the prompt is fed token by token there)."]
     s4, mm4 = by.get("int4: stream 25%", {}), tps("int4: mmap baseline, 25% cap")
     if ref4 and mm4 and s4.get("decode_tokens_per_s"):
         t = s4["decode_tokens_per_s"]
         lines += [f"At 25% (int4 rows, AVX2), decoding: {100 * t / ref4:.0f}% of the int4 all-resident tokens/s, "
-                  f"{t / mm4:.1f}x its mmap baseline, hit rate {f(s4['decode_hit_rate'])}; reads ran at "
-                  f"{t * s4['decode_mib_per_token']:.0f} MiB/s."]
+                  f"{t / mm4:.1f}x its mmap baseline, hit rate {f(s4['decode']['hit_rate'])}; reads ran at "
+                  f"{t * s4['decode']['mib_per_token']:.0f} MiB/s."]
     for name, what in (("all resident", ""), ("int4: all resident", " (int4 routing)")):
         bel = (by.get(name) or {}).get("belady")
         if bel:
